@@ -1,0 +1,246 @@
+/**
+ * A scoped ioredis client (single node, Cluster or Sentinel) whose every failure is a typed
+ * {@link RedisError} and whose every command ends within `commandTimeout`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
+import { Cluster, Redis } from "ioredis"
+import { createHash } from "node:crypto"
+import { RedisError } from "./SessionError.js"
+
+/**
+ * How to reach Redis. `url` wins over host, port, db, username and password; `unixSocketPath` wins over
+ * host and port; `clusterNodes` selects Redis Cluster and `sentinels` Redis Sentinel. Times are milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly url?: Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly db?: number | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
+  readonly unixSocketPath?: string | undefined
+  /** Deadline for connecting, at layer build and on every reconnect. Default 5000. */
+  readonly connectTimeout?: number | undefined
+  /** Deadline for every command. Default 1000. */
+  readonly commandTimeout?: number | undefined
+  /** `host:port` seeds of a Redis Cluster. */
+  readonly clusterNodes?: ReadonlyArray<string> | undefined
+  /** `host:port` addresses of Redis Sentinels. */
+  readonly sentinels?: ReadonlyArray<string> | undefined
+  readonly sentinelMasterName?: string | undefined
+  readonly sentinelPassword?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * A Lua script run by its SHA-1, sent in full only when Redis does not know it yet.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Script {
+  readonly source: string
+  readonly sha: string
+}
+
+/**
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ *
+ * const count = RedisClient.script("return redis.call('HLEN', KEYS[1])")
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const script = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
+
+/**
+ * The Redis connection used by the session store.
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const ping = Effect.flatMap(RedisClient.RedisClient, (redis) => redis.run("PING", (client) => client.ping()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RedisClient extends Context.Tag("effect-redis-sessions/RedisClient")<RedisClient, {
+  /** The underlying ioredis client. */
+  readonly client: Redis | Cluster
+  /** Runs one command (or a command sequence) with the deadline and typed errors. */
+  readonly run: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Effect.Effect<A, RedisError>
+  /** Runs a script on one key. */
+  readonly eval: (
+    operation: string,
+    script: Script,
+    key: string,
+    args: ReadonlyArray<string | number>
+  ) => Effect.Effect<unknown, RedisError>
+}>() {}
+
+const classify = (client: Redis | Cluster, operation: string) => (cause: unknown): RedisError => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  const reason = client.status === "end"
+    ? "Closed"
+    : cause instanceof Error && cause.name === "ReplyError"
+    ? "Command"
+    : /timed? ?out/i.test(message)
+    ? "Timeout"
+    : "Connection"
+  return new RedisError({ reason, operation, cause })
+}
+
+const makeService = (client: Redis | Cluster, commandTimeout: number) => {
+  const deadline = Duration.millis(commandTimeout + 50)
+  const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
+    Effect.tryPromise({ try: () => f(client), catch: classify(client, operation) }).pipe(
+      Effect.timeoutFail({ duration: deadline, onTimeout: () => new RedisError({ reason: "Timeout", operation }) })
+    )
+  return RedisClient.of({
+    client,
+    run,
+    eval: (operation, script, key, args) =>
+      run(operation, async (c) => {
+        try {
+          return await c.evalsha(script.sha, 1, key, ...args)
+        } catch (error) {
+          if (error instanceof Error && error.message.startsWith("NOSCRIPT")) {
+            return await c.eval(script.source, 1, key, ...args)
+          }
+          throw error
+        }
+      })
+  })
+}
+
+const hostPort = (address: string) => {
+  const at = address.lastIndexOf(":")
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) }
+}
+
+const connectionOptions = (options: Options) => {
+  const commandTimeout = options.commandTimeout ?? 1000
+  return {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeout ?? 5000,
+    commandTimeout,
+    // a connection that owes a reply and stays silent is dropped and rebuilt, so one lost reply cannot wedge it
+    socketTimeout: Math.max(commandTimeout * 2, 1000),
+    // fail at once while disconnected (bounded memory, 503 within the deadline) and never replay a write
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(options.password === undefined ? {} : { password: Redacted.value(options.password) }),
+    db: options.db ?? 0
+  }
+}
+
+const construct = (options: Options): Redis | Cluster => {
+  const base = connectionOptions(options)
+  if (options.clusterNodes !== undefined) {
+    const { db: _db, ...redisOptions } = base
+    return new Cluster(options.clusterNodes.map(hostPort), {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+      slotsRefreshTimeout: base.connectTimeout ?? 5000,
+      redisOptions
+    })
+  }
+  if (options.sentinels !== undefined) {
+    return new Redis({
+      ...base,
+      sentinels: options.sentinels.map(hostPort),
+      name: options.sentinelMasterName ?? "mymaster",
+      ...(options.sentinelPassword === undefined ? {} : { sentinelPassword: Redacted.value(options.sentinelPassword) }),
+      sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000)
+    })
+  }
+  if (options.url !== undefined) return new Redis(Redacted.value(options.url), base)
+  if (options.unixSocketPath !== undefined) return new Redis({ ...base, path: options.unixSocketPath })
+  return new Redis({ ...base, host: options.host ?? "localhost", port: options.port ?? 6379 })
+}
+
+/**
+ * Builds a client, connects within `connectTimeout` (failing with `RedisError` otherwise) and closes it
+ * when the scope ends.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const client = yield* Effect.acquireRelease(
+    Effect.sync(() => construct(options)),
+    (client) =>
+      Effect.tryPromise(() => client.quit()).pipe(
+        Effect.timeoutOption("1 second"),
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => client.disconnect()))
+      )
+  )
+  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  client.on("error", (cause) => runFork(Effect.logDebug("Redis connection error", cause)))
+  const connectTimeout = options.connectTimeout ?? 5000
+  yield* Effect.tryPromise({
+    try: () => client.connect(),
+    catch: (cause) => new RedisError({ reason: "Connection", operation: "connect", cause })
+  }).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(connectTimeout),
+      onTimeout: () => new RedisError({ reason: "Timeout", operation: "connect" })
+    })
+  )
+  return makeService(client, options.commandTimeout ?? 1000)
+})
+
+/**
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Redacted } from "effect"
+ *
+ * const RedisLive = RedisClient.layer({ url: Redacted.make("redis://127.0.0.1:6379/0"), commandTimeout: 500 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> => Layer.scoped(RedisClient, make(options))
+
+/**
+ * Uses a client the application created and owns (the seed's `client_callable`): the library never
+ * connects or closes it, but still bounds every command by `commandTimeout` (default 1000 ms).
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Redis } from "ioredis"
+ *
+ * const client = new Redis({ commandTimeout: 500, enableOfflineQueue: false })
+ * const RedisLive = RedisClient.layerFromClient(client)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromClient = (
+  client: Redis | Cluster,
+  options?: { readonly commandTimeout?: number | undefined }
+): Layer.Layer<RedisClient> => Layer.succeed(RedisClient, makeService(client, options?.commandTimeout ?? 1000))

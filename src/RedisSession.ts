@@ -1,0 +1,157 @@
+/**
+ * Ready-made layers. `RedisSessionLive` is the one-line integration: provide it to an `HttpLayerRouter`
+ * server and every route gets `Session`, with the Redis client and the settings read from `Config`.
+ *
+ * `layer*` give the `HttpLayerRouter` middleware; `layerServices*` give only `SessionConfig` and
+ * `SessionStore`, for `HttpSession.middleware` (HttpRouter / HttpApp) and `HttpSession.layerHttpApi`.
+ *
+ * @since 0.1.0
+ */
+import type * as ConfigError from "effect/ConfigError"
+import type * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as HttpSession from "./HttpSession.js"
+import * as RedisClient from "./RedisClient.js"
+import * as RedisSessionStore from "./RedisSessionStore.js"
+import * as SessionConfig from "./SessionConfig.js"
+import type { RedisError, SessionConfigError } from "./SessionError.js"
+import * as SessionStore from "./SessionStore.js"
+
+const servicesFrom = <E, R>(settings: Effect.Effect<SessionConfig.Settings, E, R>) =>
+  Layer.unwrapEffect(Effect.map(settings, (s) =>
+    Layer.merge(
+      Layer.succeed(SessionConfig.SessionConfig, s.session),
+      RedisSessionStore.layer.pipe(Layer.provide(RedisClient.layer(s.redis)))
+    )))
+
+/**
+ * `SessionConfig` and a Redis `SessionStore` from options in code.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession, RedisSession } from "effect-redis-sessions"
+ * import { Layer } from "effect"
+ *
+ * const SessionApiLive = HttpSession.layerHttpApi.pipe(
+ *   Layer.provide(RedisSession.layerServices({ secret: process.env.SESSION_SECRET!, url: "redis://127.0.0.1:6379" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const layerServices = (
+  options: SessionConfig.Options
+): Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, SessionConfigError | RedisError> =>
+  servicesFrom(SessionConfig.make(options))
+
+/**
+ * `SessionConfig` and a Redis `SessionStore` from a `redis.sessions.*` settings record.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const layerServicesFromSettings = (
+  settings: Readonly<Record<string, unknown>>
+): Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, SessionConfigError | RedisError> =>
+  servicesFrom(SessionConfig.fromSettings(settings))
+
+/**
+ * `SessionConfig` and a Redis `SessionStore` from Effect `Config` (see `SessionConfig.config`).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const layerServicesConfig = (
+  config: Config.Config<SessionConfig.Settings> = SessionConfig.config
+): Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, ConfigError.ConfigError | RedisError> =>
+  servicesFrom(config)
+
+/**
+ * The `HttpLayerRouter` session middleware on Redis, from options in code.
+ *
+ * @example
+ * ```ts
+ * import { RedisSession, Session } from "effect-redis-sessions"
+ * import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
+ * import { Effect, Layer } from "effect"
+ *
+ * const Routes = HttpLayerRouter.add("GET", "/", Effect.as(Session.set("seen", true), HttpServerResponse.text("hi"))).pipe(
+ *   Layer.provide(RedisSession.layer({ secret: "a-secret-of-at-least-32-characters!!", url: "redis://127.0.0.1:6379" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: SessionConfig.Options) => HttpSession.layerRouter.pipe(Layer.provide(layerServices(options)))
+
+/**
+ * The `HttpLayerRouter` session middleware on Redis, from a `redis.sessions.*` settings record.
+ *
+ * @example
+ * ```ts
+ * import { RedisSession } from "effect-redis-sessions"
+ *
+ * const SessionLive = RedisSession.layerFromSettings({
+ *   "redis.sessions.secret": "a-secret-of-at-least-32-characters!!",
+ *   "redis.sessions.url": "redis://127.0.0.1:6379/0",
+ *   "redis.sessions.timeout": "3600"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromSettings = (settings: Readonly<Record<string, unknown>>) =>
+  HttpSession.layerRouter.pipe(Layer.provide(layerServicesFromSettings(settings)))
+
+/**
+ * The `HttpLayerRouter` session middleware on Redis, from Effect `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (config: Config.Config<SessionConfig.Settings> = SessionConfig.config) =>
+  HttpSession.layerRouter.pipe(Layer.provide(layerServicesConfig(config)))
+
+/**
+ * The one-line integration: sessions for every route of an `HttpLayerRouter` server, on Redis, with every
+ * setting read from `Config` (`REDIS_SESSIONS_SECRET`, `REDIS_SESSIONS_URL`, … with
+ * `ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)`).
+ *
+ * @example
+ * ```ts
+ * import { RedisSessionLive } from "effect-redis-sessions/RedisSession"
+ * import { HttpLayerRouter } from "@effect/platform"
+ * import { Layer } from "effect"
+ *
+ * declare const Routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter>
+ * const Server = HttpLayerRouter.serve(Routes).pipe(Layer.provide(RedisSessionLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const RedisSessionLive = layerConfig()
+
+/**
+ * The `HttpLayerRouter` session middleware on the in-memory store: same behaviour, no Redis. For tests and
+ * local development; sessions live as long as the layer.
+ *
+ * @example
+ * ```ts
+ * import { RedisSession } from "effect-redis-sessions"
+ *
+ * const SessionTest = RedisSession.layerMemory({ secret: "a-secret-of-at-least-32-characters!!" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options: SessionConfig.Options) =>
+  HttpSession.layerRouter.pipe(
+    Layer.provide(SessionStore.layerMemory),
+    Layer.provide(SessionConfig.layer(options))
+  )

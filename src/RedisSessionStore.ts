@@ -1,0 +1,224 @@
+/**
+ * The Redis implementation of {@link SessionStore.SessionStore}: one hash per session, one script
+ * (one round trip) per operation, every script on a single key so it runs unchanged on Redis Cluster.
+ *
+ * Hash layout: session key `k` is stored in field `.k` (encoded value); meta fields are `c` (created,
+ * epoch ms), `t` (idle timeout, s), `a` (absolute deadline, epoch ms, optional) and `s` (size in bytes of
+ * all keys and values, kept up to date by every write so the `max_size` check costs O(changed keys)).
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as RedisClient from "./RedisClient.js"
+import { SessionConflict, SessionTooLarge } from "./SessionError.js"
+import { type Changes, type CommitResult, lifetime, SessionStore, sizeOf } from "./SessionStore.js"
+
+const FIELD = "."
+
+/** Read-only, so it also runs on replicas and while writes are paused. */
+const LOAD = RedisClient.script(`#!lua flags=no-writes
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return false end
+if kind ~= 'hash' then return 0 end
+return {redis.call('PTTL', KEYS[1]), redis.call('HGETALL', KEYS[1])}`)
+
+/** ARGV: ttl ms, created, timeout, absolute deadline or '', size, then field/value pairs. */
+const CREATE = RedisClient.script(`
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 1 then return 0 end
+redis.call('HSET', key, 'c', ARGV[2], 't', ARGV[3], 's', ARGV[5])
+if ARGV[4] ~= '' then redis.call('HSET', key, 'a', ARGV[4]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', key, ARGV[1])
+return 1`)
+
+/**
+ * ARGV: now, clear (0/1), new timeout or '', max size, strict (0/1), then the number of set fields and
+ * (field, value[, expected]) for each, then the number of removed fields and (field[, expected]) for each.
+ * `expected` is '-' for "was absent" or '+' followed by the value read.
+ * Returns {1} committed, {0} gone, {-1, field} conflict, {-2, size} too large. Nothing is written
+ * unless it returns {1}.
+ */
+const COMMIT = RedisClient.script(`
+local key = KEYS[1]
+if redis.call('TYPE', key)['ok'] ~= 'hash' then return {0} end
+local now, clear, timeout, maxSize, strict = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1'
+local function unchanged(field, expected)
+  local current = redis.call('HGET', key, field)
+  if current == false then return expected == '-' end
+  return expected == '+' .. current
+end
+local function stored(field)
+  if clear then return nil end
+  local value = redis.call('HGET', key, field)
+  if value == false then return nil end
+  return value
+end
+local size = clear and 0 or tonumber(redis.call('HGET', key, 's') or '0')
+local i = 6
+local sets, removes = {}, {}
+for n = 1, tonumber(ARGV[i]) do
+  local field, value = ARGV[i + 1], ARGV[i + 2]
+  i = i + 2
+  if strict then
+    i = i + 1
+    if not unchanged(field, ARGV[i]) then return {-1, field} end
+  end
+  local old = stored(field)
+  if old then size = size - #field + 1 - #old end
+  size = size + #field - 1 + #value
+  sets[#sets + 1] = field
+  sets[#sets + 1] = value
+end
+i = i + 1
+for n = 1, tonumber(ARGV[i]) do
+  local field = ARGV[i + 1]
+  i = i + 1
+  if strict then
+    i = i + 1
+    if not unchanged(field, ARGV[i]) then return {-1, field} end
+  end
+  local old = stored(field)
+  if old then size = size - #field + 1 - #old end
+  removes[#removes + 1] = field
+end
+if size > maxSize then return {-2, size} end
+if clear then
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(field, 1, 1) == '.' then redis.call('HDEL', key, field) end
+  end
+end
+for j = 1, #sets, 2 do redis.call('HSET', key, sets[j], sets[j + 1]) end
+for _, field in ipairs(removes) do redis.call('HDEL', key, field) end
+redis.call('HSET', key, 's', size)
+if timeout ~= '' then redis.call('HSET', key, 't', timeout) end
+local ttl = tonumber(redis.call('HGET', key, 't')) * 1000
+local deadline = redis.call('HGET', key, 'a')
+if deadline then ttl = math.min(ttl, tonumber(deadline) - now) end
+if ttl <= 0 then
+  redis.call('DEL', key)
+  return {0}
+end
+redis.call('PEXPIRE', key, ttl)
+return {1}`)
+
+const parseNumber = (value: string | undefined) => {
+  const n = value === undefined ? NaN : Number(value)
+  return Number.isFinite(n) ? n : undefined
+}
+
+const expectation = (value: string | undefined) => value === undefined ? "-" : "+" + value
+
+/**
+ * Builds the Redis store on the {@link RedisClient.RedisClient} in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const redis = yield* RedisClient.RedisClient
+
+  const decode = (key: string, reply: unknown) =>
+    Effect.gen(function*() {
+      if (reply === null) return Option.none()
+      if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
+        yield* Effect.logWarning("Unreadable session record ignored: not a hash").pipe(Effect.annotateLogs({ key }))
+        return Option.none()
+      }
+      const [ttl, flat] = reply as [number, Array<string>]
+      const fields = new Map<string, string>()
+      const meta = new Map<string, string>()
+      for (let i = 0; i < flat.length; i += 2) {
+        const field = flat[i]!
+        if (field.startsWith(FIELD)) fields.set(field.slice(1), flat[i + 1]!)
+        else meta.set(field, flat[i + 1]!)
+      }
+      const created = parseNumber(meta.get("c"))
+      const timeout = parseNumber(meta.get("t"))
+      const absoluteDeadline = meta.has("a") ? parseNumber(meta.get("a")) : undefined
+      if (created === undefined || timeout === undefined || timeout < 1 || (meta.has("a") && absoluteDeadline === undefined)) {
+        yield* Effect.logWarning("Unreadable session record ignored: bad meta fields").pipe(Effect.annotateLogs({ key }))
+        return Option.none()
+      }
+      return Option.some({ fields, created, timeout, absoluteDeadline, ttl })
+    })
+
+  const commitArgs = (now: number, changes: Changes, maxSize: number): Array<string | number> => {
+    const strict = changes.expected !== undefined
+    const args: Array<string | number> = [
+      now,
+      changes.clear ? 1 : 0,
+      changes.timeout ?? "",
+      maxSize,
+      strict ? 1 : 0,
+      changes.set.size
+    ]
+    for (const [k, v] of changes.set) {
+      args.push(FIELD + k, v)
+      if (strict) args.push(expectation(changes.expected!.get(k)))
+    }
+    args.push(changes.remove.length)
+    for (const k of changes.remove) {
+      args.push(FIELD + k)
+      if (strict) args.push(expectation(changes.expected!.get(k)))
+    }
+    return args
+  }
+
+  return SessionStore.of({
+    load: (key) => Effect.flatMap(redis.eval("load", LOAD, key, []), (reply) => decode(key, reply)),
+    create: (key, session, maxSize) =>
+      Effect.gen(function*() {
+        const size = sizeOf(session.fields)
+        if (size > maxSize) return yield* new SessionTooLarge({ size, maxSize })
+        const now = yield* Clock.currentTimeMillis
+        const args: Array<string | number> = [
+          lifetime(now, session.timeout, session.absoluteDeadline),
+          session.created,
+          session.timeout,
+          session.absoluteDeadline ?? "",
+          size
+        ]
+        for (const [k, v] of session.fields) args.push(FIELD + k, v)
+        return (yield* redis.eval("create", CREATE, key, args)) === 1
+      }),
+    commit: (key, changes, maxSize) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const reply = (yield* redis.eval("commit", COMMIT, key, commitArgs(now, changes, maxSize))) as [number, unknown?]
+        switch (reply[0]) {
+          case 1:
+            return "Committed" as CommitResult
+          case -1:
+            return yield* new SessionConflict({ key: String(reply[1]).slice(FIELD.length) })
+          case -2:
+            return yield* new SessionTooLarge({ size: Number(reply[1]), maxSize })
+          default:
+            return "Gone" as CommitResult
+        }
+      }),
+    remove: (key) => Effect.map(redis.run("remove", (c) => c.del(key)), (n) => n > 0),
+    touch: (key, ttl) => Effect.asVoid(redis.run("touch", (c) => c.pexpire(key, Math.max(1, Math.round(ttl)))))
+  })
+})
+
+/**
+ * The Redis session store; needs a {@link RedisClient.RedisClient}.
+ *
+ * @example
+ * ```ts
+ * import { RedisClient, RedisSessionStore } from "effect-redis-sessions"
+ * import { Layer, Redacted } from "effect"
+ *
+ * const StoreLive = RedisSessionStore.layer.pipe(
+ *   Layer.provide(RedisClient.layer({ url: Redacted.make("redis://127.0.0.1:6379") }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<SessionStore, never, RedisClient.RedisClient> = Layer.effect(SessionStore, make)

@@ -1,0 +1,455 @@
+/**
+ * Session settings: one Schema decodes them from a seed-style settings record
+ * (`redis.sessions.*`, as pyramid_redis_sessions read them), from typed options in code, and from
+ * Effect `Config` (environment variables such as `REDIS_SESSIONS_SECRET`).
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Record from "effect/Record"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as RedisClient from "./RedisClient.js"
+import { type ConfigIssue, SessionConfigError } from "./SessionError.js"
+
+/**
+ * The decoded session options (everything but the Redis connection).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionOptions {
+  /** Signing secrets, newest first: cookies are signed with the first and verified with any. */
+  readonly secrets: readonly [Redacted.Redacted<string>, ...Array<Redacted.Redacted<string>>]
+  /** Idle timeout of new sessions, in seconds. */
+  readonly timeout: number
+  /** Hard limit on a session's life, in seconds from its creation, however active it is. */
+  readonly absoluteTimeout: number | undefined
+  readonly cookieName: string
+  /** `Max-Age` of the cookie in seconds; unset gives a browser-session cookie. */
+  readonly cookieMaxAge: number | undefined
+  readonly cookiePath: string
+  readonly cookieDomain: string | undefined
+  readonly cookieSecure: boolean
+  readonly cookieHttpOnly: boolean
+  readonly cookieSameSite: "lax" | "strict" | "none"
+  /** Whether a new session's cookie is set when the handler failed. */
+  readonly cookieOnException: boolean
+  /** Prepended to the SHA-256 of the session id to form the Redis key. */
+  readonly prefix: string
+  /** Alphabet of generated session ids. */
+  readonly idEncoding: "hex" | "base64url"
+  /** Report concurrent writes to the same key as `SessionConflict` instead of last-writer-wins. */
+  readonly strict: boolean
+  /** Largest stored session, in bytes of field names plus values. */
+  readonly maxSize: number
+}
+
+/**
+ * The session options of the application.
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const config = yield* SessionConfig.SessionConfig
+ *   yield* Effect.log(`sessions expire after ${config.timeout} s`)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SessionConfig extends Context.Tag("effect-redis-sessions/SessionConfig")<SessionConfig, SessionOptions>() {}
+
+/**
+ * Everything decoded from one settings source: the session options and the Redis connection options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly session: SessionOptions
+  readonly redis: RedisClient.Options
+}
+
+/**
+ * Options in code, in camelCase; every field but the secret is optional and has the seed's default.
+ * `secret` may be a list (newest first) for rotation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly secret: string | Redacted.Redacted<string> | ReadonlyArray<string | Redacted.Redacted<string>>
+  readonly timeout?: number | undefined
+  readonly absoluteTimeout?: number | undefined
+  readonly cookieName?: string | undefined
+  readonly cookieMaxAge?: number | undefined
+  readonly cookiePath?: string | undefined
+  readonly cookieDomain?: string | undefined
+  readonly cookieSecure?: boolean | undefined
+  readonly cookieHttpOnly?: boolean | undefined
+  readonly cookieSameSite?: "lax" | "strict" | "none" | undefined
+  readonly cookieOnException?: boolean | undefined
+  readonly prefix?: string | undefined
+  readonly idEncoding?: "hex" | "base64url" | undefined
+  readonly strict?: boolean | undefined
+  readonly maxSize?: number | undefined
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly db?: number | undefined
+  readonly username?: string | undefined
+  readonly password?: string | Redacted.Redacted<string> | undefined
+  readonly unixSocketPath?: string | undefined
+  readonly socketTimeout?: number | undefined
+  readonly connectTimeout?: number | undefined
+  readonly commandTimeout?: number | undefined
+  readonly clusterNodes?: ReadonlyArray<string> | undefined
+  readonly sentinels?: ReadonlyArray<string> | undefined
+  readonly sentinelMasterName?: string | undefined
+  readonly sentinelPassword?: string | Redacted.Redacted<string> | undefined
+}
+
+// ---------------------------------------------------------------------------
+// setting coercions (strings from ini files and env vars, or typed values)
+// ---------------------------------------------------------------------------
+
+const fromSetting = <A, I>(target: Schema.Schema<A, I>, parse: (input: unknown) => Either.Either<I, string>) =>
+  Schema.transformOrFail(Schema.Unknown, target, {
+    strict: true,
+    decode: (input, _, ast) => Either.mapLeft(parse(input), (message) => new ParseResult.Type(ast, input, message)),
+    encode: ParseResult.succeed
+  })
+
+const show = (input: unknown) => JSON.stringify(input) ?? String(input)
+
+const parseNumber = (pattern: RegExp, kind: string) => (input: unknown): Either.Either<number, string> => {
+  if (typeof input === "number") return Either.right(input)
+  if (typeof input === "string" && pattern.test(input)) return Either.right(Number(input))
+  return Either.left(`Expected ${kind}, actual ${show(input)}`)
+}
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  fromSetting(
+    Schema.Int.pipe(Schema.between(min, max)),
+    parseNumber(/^\s*[+-]?\d+\s*$/, "an integer")
+  )
+
+const seconds = fromSetting(
+  Schema.Number.pipe(Schema.finite(), Schema.positive()),
+  parseNumber(/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/, "a number of seconds")
+)
+
+const TRUE = new Set(["t", "true", "y", "yes", "on", "1"])
+const FALSE = new Set(["f", "false", "n", "no", "off", "0"])
+
+/** Pyramid's `asbool`, except that text it does not know is an error instead of `false`. */
+const boolean = fromSetting(Schema.Boolean, (input) => {
+  if (typeof input === "boolean") return Either.right(input)
+  if (input === 1 || input === 0) return Either.right(input === 1)
+  const text = typeof input === "string" ? input.trim().toLowerCase() : undefined
+  if (text !== undefined && TRUE.has(text)) return Either.right(true)
+  if (text !== undefined && FALSE.has(text)) return Either.right(false)
+  return Either.left(`Expected a boolean (true/yes/on/y/t/1 or false/no/off/n/f/0), actual ${show(input)}`)
+})
+
+const text = <A extends string>(target: Schema.Schema<A, any> = Schema.String as any) =>
+  fromSetting(target, (input) =>
+    typeof input === "string" || Redacted.isRedacted(input)
+      ? Either.right(typeof input === "string" ? input : Redacted.value(input as Redacted.Redacted<string>))
+      : Either.left(`Expected a string, actual ${show(input)}`))
+
+const listOf = (item: Schema.Schema<string>) =>
+  fromSetting(Schema.NonEmptyArray(item), (input) => {
+    const items = typeof input === "string"
+      ? input.split(",").map((s) => s.trim()).filter((s) => s !== "")
+      : Array.isArray(input) && input.every((s) => typeof s === "string" || Redacted.isRedacted(s))
+      ? input.map((s) => typeof s === "string" ? s : Redacted.value(s as Redacted.Redacted<string>))
+      : undefined
+    return items !== undefined && items.length > 0
+      ? Either.right(items as [string, ...Array<string>])
+      : Either.left(`Expected a non-empty comma-separated list, actual ${show(input)}`)
+  })
+
+const SECRET_MIN_LENGTH = 32
+
+const Secret = Schema.String.pipe(
+  Schema.filter((s) => s.trim().length >= SECRET_MIN_LENGTH || `must be at least ${SECRET_MIN_LENGTH} characters`)
+)
+
+const CookieName = Schema.String.pipe(
+  Schema.pattern(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: () => "must be a cookie token (letters, digits, !#$%&'*+-.^_`|~)" })
+)
+
+const HostPort = Schema.String.pipe(
+  Schema.pattern(/^[^\s:]+:\d{1,5}$/, { message: () => "must be host:port entries" })
+)
+
+/** Every setting, by its name after `redis.sessions.`. */
+const SettingsSchema = Schema.Struct({
+  secret: Schema.optional(text(Secret)),
+  secrets: Schema.optional(listOf(Secret)),
+  timeout: Schema.optional(integer(1)),
+  absolute_timeout: Schema.optional(integer(1)),
+  cookie_name: Schema.optional(text(CookieName)),
+  cookie_max_age: Schema.optional(integer(1)),
+  cookie_path: Schema.optional(text(Schema.String.pipe(Schema.startsWith("/")))),
+  cookie_domain: Schema.optional(text()),
+  cookie_secure: Schema.optional(boolean),
+  cookie_httponly: Schema.optional(boolean),
+  cookie_samesite: Schema.optional(
+    text(Schema.String).pipe(
+      Schema.compose(Schema.transform(Schema.String, Schema.Literal("lax", "strict", "none"), {
+        strict: false,
+        decode: (s) => s.trim().toLowerCase(),
+        encode: (s) => s
+      }))
+    )
+  ),
+  cookie_on_exception: Schema.optional(boolean),
+  prefix: Schema.optional(text()),
+  id_encoding: Schema.optional(text(Schema.Literal("hex", "base64url"))),
+  strict: Schema.optional(boolean),
+  max_size: Schema.optional(integer(64)),
+  url: Schema.optional(text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, { message: () => "must start with redis:// or rediss://" })))),
+  host: Schema.optional(text()),
+  port: Schema.optional(integer(1, 65535)),
+  db: Schema.optional(integer(0)),
+  username: Schema.optional(text()),
+  password: Schema.optional(text()),
+  unix_socket_path: Schema.optional(text()),
+  socket_timeout: Schema.optional(seconds),
+  connect_timeout: Schema.optional(seconds),
+  command_timeout: Schema.optional(seconds),
+  cluster_nodes: Schema.optional(listOf(HostPort)),
+  sentinels: Schema.optional(listOf(HostPort)),
+  sentinel_master_name: Schema.optional(text()),
+  sentinel_password: Schema.optional(text())
+})
+
+type Decoded = typeof SettingsSchema.Type
+
+/** Settings the seed resolved from dotted Python paths; here they are code options. */
+const CODE_ONLY: Record<string, string> = {
+  id_generator: "is a code option: provide SessionId.Generator",
+  serialize: "is a code option: provide Session.Codec",
+  deserialize: "is a code option: provide Session.Codec",
+  client_callable: "is a code option: use RedisClient.layerFromClient"
+}
+
+/** Settings that must not be empty even though the seed's templates leave optional ones blank. */
+const NON_EMPTY = new Set(["secret", "cookie_name"])
+
+/** The prefix that marks session settings in a settings record. */
+export const SETTINGS_PREFIX = "redis.sessions."
+
+const DEFAULT_MAX_SIZE = 64 * 1024
+
+const toSettings = (d: Decoded): Either.Either<Settings, ReadonlyArray<ConfigIssue>> => {
+  const issues: Array<ConfigIssue> = []
+  const issue = (key: string, message: string) => issues.push({ key: SETTINGS_PREFIX + key, message })
+  const secrets = d.secrets ?? (d.secret === undefined ? undefined : [d.secret])
+  if (secrets === undefined) issue("secret", "is a required setting")
+  if (d.secret !== undefined && d.secrets !== undefined) issue("secrets", "give either secret or secrets, not both")
+  const cookieName = d.cookie_name ?? "session"
+  const secure = d.cookie_secure ?? false
+  const sameSite = d.cookie_samesite ?? "lax"
+  const path = d.cookie_path ?? "/"
+  if (sameSite === "none" && !secure) issue("cookie_samesite", "None requires cookie_secure = true")
+  if (cookieName.startsWith("__Secure-") && !secure) issue("cookie_name", "a __Secure- cookie requires cookie_secure = true")
+  if (cookieName.startsWith("__Host-")) {
+    if (!secure) issue("cookie_name", "a __Host- cookie requires cookie_secure = true")
+    if (path !== "/") issue("cookie_path", "a __Host- cookie requires cookie_path = /")
+    if (d.cookie_domain !== undefined) issue("cookie_domain", "a __Host- cookie must not set a domain")
+  }
+  if (d.cluster_nodes !== undefined && d.sentinels !== undefined) {
+    issue("cluster_nodes", "give either cluster_nodes or sentinels, not both")
+  }
+  if (d.sentinels !== undefined && d.sentinel_master_name === undefined) {
+    issue("sentinel_master_name", "is required with sentinels")
+  }
+  if (issues.length > 0 || secrets === undefined) return Either.left(issues)
+  const commandTimeout = d.command_timeout ?? d.socket_timeout ?? 1
+  const redacted = (value: string | undefined) => value === undefined ? undefined : Redacted.make(value)
+  return Either.right({
+    session: {
+      secrets: secrets.map((s) => Redacted.make(s)) as unknown as SessionOptions["secrets"],
+      timeout: d.timeout ?? 1200,
+      absoluteTimeout: d.absolute_timeout,
+      cookieName,
+      cookieMaxAge: d.cookie_max_age,
+      cookiePath: path,
+      cookieDomain: d.cookie_domain,
+      cookieSecure: secure,
+      cookieHttpOnly: d.cookie_httponly ?? true,
+      cookieSameSite: sameSite,
+      cookieOnException: d.cookie_on_exception ?? true,
+      prefix: d.prefix ?? "",
+      idEncoding: d.id_encoding ?? "hex",
+      strict: d.strict ?? false,
+      maxSize: d.max_size ?? DEFAULT_MAX_SIZE
+    },
+    redis: {
+      url: redacted(d.url),
+      host: d.host ?? "localhost",
+      port: d.port ?? 6379,
+      db: d.db ?? 0,
+      username: d.username,
+      password: redacted(d.password),
+      unixSocketPath: d.unix_socket_path,
+      connectTimeout: (d.connect_timeout ?? d.socket_timeout ?? 5) * 1000,
+      commandTimeout: commandTimeout * 1000,
+      clusterNodes: d.cluster_nodes,
+      sentinels: d.sentinels,
+      sentinelMasterName: d.sentinel_master_name,
+      sentinelPassword: redacted(d.sentinel_password)
+    }
+  })
+}
+
+const decodeSettings = Schema.decodeUnknownEither(SettingsSchema, { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Decodes the `redis.sessions.*` entries of a settings record (other keys are ignored). Strings are
+ * coerced (integers, seconds, Pyramid booleans); an empty string means "use the default". Fails with one
+ * {@link SessionConfigError} that names every bad, missing or unknown key.
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ *
+ * const settings = SessionConfig.fromSettings({
+ *   "redis.sessions.secret": "a-secret-of-at-least-32-characters!!",
+ *   "redis.sessions.timeout": "3600",
+ *   "redis.sessions.cookie_secure": "true"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSettings = (
+  settings: Readonly<Record<string, unknown>>
+): Effect.Effect<Settings, SessionConfigError> => Effect.suspend(() => decode(settings))
+
+const decode = (settings: Readonly<Record<string, unknown>>): Either.Either<Settings, SessionConfigError> => {
+    const issues: Array<ConfigIssue> = []
+    const input: Record<string, unknown> = {}
+    for (const [fullKey, value] of Object.entries(settings)) {
+      if (!fullKey.startsWith(SETTINGS_PREFIX)) continue
+      const key = fullKey.slice(SETTINGS_PREFIX.length)
+      if (key in CODE_ONLY) {
+        issues.push({ key: fullKey, message: CODE_ONLY[key]! })
+      } else if (value === undefined || value === null) {
+        continue
+      } else if (typeof value === "string" && value.trim() === "" && !NON_EMPTY.has(key)) {
+        continue
+      } else {
+        input[key] = value
+      }
+    }
+    const decoded = decodeSettings(input)
+    if (Either.isLeft(decoded)) {
+      for (const e of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
+        issues.push({
+          key: SETTINGS_PREFIX + String(e.path[0] ?? ""),
+          message: e._tag === "Unexpected" ? "is not a known setting" : e.message
+        })
+      }
+      return Either.left(new SessionConfigError({ issues }))
+    }
+    return toSettings(decoded.right).pipe(
+      Either.flatMap((s) => issues.length === 0 ? Either.right(s) : Either.left(issues)),
+      Either.mapLeft((issues) => new SessionConfigError({ issues }))
+    )
+}
+
+const toSnakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+/**
+ * Decodes options given in code with the same rules as {@link fromSettings}.
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ *
+ * const settings = SessionConfig.make({ secret: "a-secret-of-at-least-32-characters!!", timeout: 3600 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Settings, SessionConfigError> => {
+  const { secret, ...rest } = options
+  const secrets = Array.isArray(secret) ? { secrets: secret } : { secret }
+  const settings: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries({ ...rest, ...secrets })) settings[SETTINGS_PREFIX + toSnakeCase(key)] = value
+  return fromSettings(settings)
+}
+
+/**
+ * The settings from Effect `Config`, under `redis.sessions`. With
+ * `ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)` they are read from
+ * `REDIS_SESSIONS_SECRET`, `REDIS_SESSIONS_TIMEOUT`, `REDIS_SESSIONS_URL`, … (lists comma-separated).
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ * import { ConfigProvider, Effect } from "effect"
+ *
+ * const settings = SessionConfig.config.pipe(
+ *   Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Settings> = Config.all(
+  Record.map(SettingsSchema.fields, (_, name) => Config.option(Config.string(name)))
+).pipe(
+  Config.mapOrFail((values) =>
+    decode(
+      Record.mapEntries(
+        Record.getSomes(values as Record<string, Option.Option<string>>),
+        (value, key) => [SETTINGS_PREFIX + key, value]
+      )
+    ).pipe(Either.mapLeft((e) => ConfigError.InvalidData(["redis", "sessions"], e.message)))
+  ),
+  Config.nested("sessions"),
+  Config.nested("redis")
+)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<SessionConfig, SessionConfigError> =>
+  Layer.effect(SessionConfig, Effect.map(make(options), (s) => s.session))
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromSettings = (
+  settings: Readonly<Record<string, unknown>>
+): Layer.Layer<SessionConfig, SessionConfigError> =>
+  Layer.effect(SessionConfig, Effect.map(fromSettings(settings), (s) => s.session))
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (settings: Config.Config<Settings> = config): Layer.Layer<SessionConfig, ConfigError.ConfigError> =>
+  Layer.effect(SessionConfig, Effect.map(settings, (s) => s.session))

@@ -1,0 +1,184 @@
+/**
+ * The errors of effect-redis-sessions, split by what the caller can do about them.
+ *
+ * - {@link SessionConfigError}: the settings are wrong; fix them and restart.
+ * - {@link RedisError}: the store is unavailable or misbehaving; retry later (HTTP 503).
+ * - {@link SessionConflict}: strict mode saw a concurrent change to a key this request wrote (HTTP 409).
+ * - {@link SessionTooLarge}: the session would exceed `max_size` (HTTP 413).
+ * - {@link SessionEncodeError}: a value could not be encoded for storage; the session is unchanged.
+ * - {@link InvalidTimeout}: `adjustTimeout` got something that is not a whole number of seconds ≥ 1.
+ * - {@link IdGenerationError}: a custom id generator produced unusable or colliding ids.
+ *
+ * @since 0.1.0
+ */
+import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Data from "effect/Data"
+
+/**
+ * One problem with one setting.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigIssue {
+  readonly key: string
+  readonly message: string
+}
+
+/**
+ * The settings could not be decoded. `issues` names every bad, missing or unknown key at once.
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * SessionConfig.fromSettings({ "redis.sessions.timeout": "-5" }).pipe(
+ *   Effect.catchTag("SessionConfigError", (e) => Effect.logError(e.message))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionConfigError extends Data.TaggedError("SessionConfigError")<{
+  readonly issues: ReadonlyArray<ConfigIssue>
+}> {
+  override get message(): string {
+    return `Invalid session settings: ${this.issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`
+  }
+}
+
+const respond = (status: number, body: string) => HttpServerResponse.text(body, { status })
+
+/**
+ * Redis could not serve a session operation. `reason` says why:
+ * `Connection` (cannot connect or not ready), `Timeout` (no answer within `command_timeout`),
+ * `Command` (Redis answered with an error, for example OOM or READONLY), `Closed` (the client was shut down).
+ * Becomes `503 Service Unavailable` with a body that leaks nothing.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect, Option } from "effect"
+ *
+ * // Treat an unavailable store as an anonymous visitor on a public page
+ * const user = Session.get("user").pipe(
+ *   Effect.catchTag("RedisError", () => Effect.succeed(Option.none()))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisError extends Data.TaggedError("RedisError")<{
+  readonly reason: "Connection" | "Timeout" | "Command" | "Closed"
+  readonly operation: string
+  readonly cause?: unknown
+}> implements HttpServerRespondable.Respondable {
+  override get message(): string {
+    const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `Redis ${this.reason} error during ${this.operation}${detail}`
+  }
+  [HttpServerRespondable.symbol]() {
+    return respond(503, "Session store unavailable")
+  }
+}
+
+/**
+ * Strict mode only: another request changed or removed a key that this request also wrote, after this
+ * request read the session. Nothing of this request's commit was applied. Becomes `409 Conflict`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionConflict extends Data.TaggedError("SessionConflict")<{
+  readonly key: string
+}> implements HttpServerRespondable.Respondable {
+  override get message(): string {
+    return `Session key "${this.key}" was changed by a concurrent request`
+  }
+  [HttpServerRespondable.symbol]() {
+    return respond(409, "Session changed concurrently, please retry")
+  }
+}
+
+/**
+ * The session would grow beyond `max_size` bytes. Nothing was stored; the stored session is unchanged.
+ * Becomes `413 Content Too Large`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionTooLarge extends Data.TaggedError("SessionTooLarge")<{
+  readonly size: number
+  readonly maxSize: number
+}> implements HttpServerRespondable.Respondable {
+  override get message(): string {
+    return `Session of ${this.size} bytes exceeds the limit of ${this.maxSize} bytes`
+  }
+  [HttpServerRespondable.symbol]() {
+    return respond(413, "Session too large")
+  }
+}
+
+/**
+ * A value could not be encoded (it does not match the key's Schema, or is not JSON data).
+ * The session is unchanged.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionEncodeError extends Data.TaggedError("SessionEncodeError")<{
+  readonly key: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `Cannot store a value under session key "${this.key}"`
+  }
+}
+
+/**
+ * `adjustTimeout` was given something other than a whole number of seconds ≥ 1. Nothing was changed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidTimeout extends Data.TaggedError("InvalidTimeout")<{
+  readonly timeout: number
+}> {
+  override get message(): string {
+    return `Session timeout must be a whole number of seconds >= 1, got ${this.timeout}`
+  }
+}
+
+/**
+ * A custom id generator returned an id that is not cookie-safe, or only ids that already exist.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IdGenerationError extends Data.TaggedError("IdGenerationError")<{
+  readonly reason: "InvalidId" | "Collision"
+}> {
+  override get message(): string {
+    return this.reason === "InvalidId"
+      ? "The session id generator returned an id that is empty, too long or not cookie-safe"
+      : "The session id generator kept returning ids that are already in use"
+  }
+}
+
+/**
+ * Everything a session operation can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SessionError =
+  | RedisError
+  | SessionConflict
+  | SessionTooLarge
+  | SessionEncodeError
+  | InvalidTimeout
+  | IdGenerationError

@@ -1,0 +1,128 @@
+/**
+ * Session ids: generation (256 bits from a CSPRNG), cookie signing and verification
+ * (HMAC-SHA256, constant-time, with a rotation list of secrets) and storage-key derivation
+ * (prefix + SHA-256 of the id, so the bearer credential itself never reaches Redis).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+
+/**
+ * Makes new session ids. The default draws 32 bytes from `crypto.randomBytes` and encodes them as hex
+ * (64 characters) or base64url (43 characters). Replace it to pin ids in tests, or to use another scheme:
+ * ids must be 16 to 128 characters of `[A-Za-z0-9_-]`.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ * import { Effect, Layer } from "effect"
+ *
+ * let n = 0
+ * const Pinned = Layer.succeed(SessionId.Generator, () => Effect.sync(() => `test-session-${String(++n).padStart(8, "0")}`))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Generator extends Context.Reference<Generator>()("effect-redis-sessions/SessionId/Generator", {
+  defaultValue: (): (encoding: "hex" | "base64url") => Effect.Effect<string> => (encoding) =>
+    Effect.sync(() => randomBytes(32).toString(encoding))
+}) {}
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/
+
+/**
+ * Whether a string can be a session id: 16 to 128 characters of `[A-Za-z0-9_-]`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isValid = (id: string): boolean => ID_PATTERN.test(id)
+
+const mac = (id: string, secret: Redacted.Redacted<string>) =>
+  createHmac("sha256", Redacted.value(secret)).update(id).digest()
+
+/**
+ * The cookie value for an id: `<id>.<base64url HMAC-SHA256(secret, id)>`.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ * import { Redacted } from "effect"
+ *
+ * const value = SessionId.sign("0123456789abcdef0123456789abcdef", Redacted.make("a-secret-of-at-least-32-characters!!"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const sign = (id: string, secret: Redacted.Redacted<string>): string => `${id}.${mac(id, secret).toString("base64url")}`
+
+/**
+ * A verified cookie: the id, and whether it was signed with an older secret than the newest
+ * (the cookie should then be re-issued).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Verified {
+  readonly id: string
+  readonly stale: boolean
+}
+
+const MAC_LENGTH = 43
+const MAX_COOKIE_LENGTH = 128 + 1 + MAC_LENGTH
+
+/**
+ * Verifies a cookie value against every secret (newest first) with constant-time comparisons.
+ * Anything malformed, oversized or forged is `None`; no secret is tried on a value that cannot be
+ * a signed id.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ * import { Redacted } from "effect"
+ *
+ * const secrets = [Redacted.make("a-secret-of-at-least-32-characters!!")] as const
+ * const verified = SessionId.verify(SessionId.sign("0123456789abcdef0123456789abcdef", secrets[0]), secrets)
+ * ```
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const verify = (
+  value: string,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): Option.Option<Verified> => {
+  if (value.length > MAX_COOKIE_LENGTH) return Option.none()
+  const dot = value.length - MAC_LENGTH - 1
+  if (dot < 1 || value[dot] !== ".") return Option.none()
+  const id = value.slice(0, dot)
+  if (!isValid(id)) return Option.none()
+  const presented = Buffer.from(value.slice(dot + 1), "base64url")
+  if (presented.length !== 32 || presented.toString("base64url") !== value.slice(dot + 1)) return Option.none()
+  let match = -1
+  for (let i = 0; i < secrets.length; i++) {
+    if (timingSafeEqual(presented, mac(id, secrets[i]!)) && match === -1) match = i
+  }
+  return match === -1 ? Option.none() : Option.some({ id, stale: match > 0 })
+}
+
+/**
+ * The Redis key of a session: the prefix followed by the hex SHA-256 of the id.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ *
+ * SessionId.storageKey("session:", "0123456789abcdef0123456789abcdef") // "session:" + 64 hex characters
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const storageKey = (prefix: string, id: string): string => prefix + createHash("sha256").update(id).digest("hex")

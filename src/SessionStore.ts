@@ -1,0 +1,243 @@
+/**
+ * The storage contract of sessions, and an in-memory implementation with the same semantics as
+ * Redis (expiry follows the Effect `Clock`, so `TestClock.adjust` expires sessions).
+ *
+ * A stored session is a set of fields (one per session key, already encoded) plus its creation time,
+ * idle timeout and optional absolute deadline. Every operation touches one session and is atomic.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { RedisError } from "./SessionError.js"
+import { SessionConflict, SessionTooLarge } from "./SessionError.js"
+
+/**
+ * A session as loaded from the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredSession {
+  /** Encoded value of every session key. */
+  readonly fields: ReadonlyMap<string, string>
+  /** Creation time, epoch milliseconds. */
+  readonly created: number
+  /** Idle timeout, seconds. */
+  readonly timeout: number
+  /** Epoch milliseconds after which the session is dead however active it is. */
+  readonly absoluteDeadline: number | undefined
+  /** Milliseconds the session has left at load time. */
+  readonly ttl: number
+}
+
+/**
+ * A new session to store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewSession {
+  readonly fields: ReadonlyMap<string, string>
+  readonly created: number
+  readonly timeout: number
+  readonly absoluteDeadline: number | undefined
+}
+
+/**
+ * The changes one request makes to an existing session.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Changes {
+  /** Remove every key before applying `set` and `remove`. */
+  readonly clear: boolean
+  readonly set: ReadonlyMap<string, string>
+  readonly remove: ReadonlyArray<string>
+  /** A new idle timeout in seconds, kept for the rest of the session's life. */
+  readonly timeout: number | undefined
+  /**
+   * Strict mode: for each key in `set` and `remove`, the encoded value this request read
+   * (`undefined`: the key was absent). A key whose stored value differs fails the commit.
+   */
+  readonly expected: ReadonlyMap<string, string | undefined> | undefined
+}
+
+/**
+ * What a commit found: `Committed`, or `Gone` when the session no longer exists (it expired or was
+ * deleted meanwhile); a gone session is never recreated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CommitResult = "Committed" | "Gone"
+
+/**
+ * Where sessions live. Keys are storage keys (see `SessionId.storageKey`), never raw session ids.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const exists = (key: string) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.load(key)).pipe(Effect.map((s) => s._tag === "Some"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStore")<SessionStore, {
+  /** One round trip; `None` for a missing, expired or unreadable session. Never writes. */
+  readonly load: (key: string) => Effect.Effect<Option.Option<StoredSession>, RedisError>
+  /** Stores a new session unless the key exists (`false` then); sets its TTL. */
+  readonly create: (
+    key: string,
+    session: NewSession,
+    maxSize: number
+  ) => Effect.Effect<boolean, RedisError | SessionTooLarge>
+  /** Applies changes to an existing session and slides its TTL, in one atomic step. */
+  readonly commit: (
+    key: string,
+    changes: Changes,
+    maxSize: number
+  ) => Effect.Effect<CommitResult, RedisError | SessionConflict | SessionTooLarge>
+  /** Deletes a session; `true` if it existed. */
+  readonly remove: (key: string) => Effect.Effect<boolean, RedisError>
+  /** Sets the remaining life of an existing session (no effect on a missing one). */
+  readonly touch: (key: string, ttl: number) => Effect.Effect<void, RedisError>
+}>() {}
+
+/**
+ * The size the `max_size` limit applies to: bytes of every key name and encoded value.
+ *
+ * @since 0.1.0
+ * @category size
+ */
+export const sizeOf = (fields: Iterable<readonly [string, string]>): number => {
+  let size = 0
+  for (const [key, value] of fields) size += Buffer.byteLength(key) + Buffer.byteLength(value)
+  return size
+}
+
+/**
+ * Remaining life of a session at `now`: its idle timeout, cut at its absolute deadline.
+ *
+ * @since 0.1.0
+ * @category size
+ */
+export const lifetime = (now: number, timeout: number, absoluteDeadline: number | undefined): number =>
+  absoluteDeadline === undefined ? timeout * 1000 : Math.min(timeout * 1000, absoluteDeadline - now)
+
+interface Entry {
+  readonly fields: Map<string, string>
+  readonly created: number
+  timeout: number
+  readonly absoluteDeadline: number | undefined
+  expiresAt: number
+}
+
+/**
+ * An in-memory store with the same semantics as the Redis store. Its state lives in the layer, so one
+ * layer instance is one "Redis".
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() => {
+  const entries = new Map<string, Entry>()
+  const live = (key: string, now: number): Entry | undefined => {
+    const entry = entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt > now) return entry
+    entries.delete(key)
+    return undefined
+  }
+  const conflict = (entry: Entry, changes: Changes): string | undefined => {
+    if (changes.expected === undefined) return undefined
+    for (const [key, expected] of changes.expected) {
+      if (entry.fields.get(key) !== expected) return key
+    }
+    return undefined
+  }
+  return SessionStore.of({
+    load: (key) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const entry = live(key, now)
+        return entry === undefined ? Option.none() : Option.some({
+          fields: new Map(entry.fields),
+          created: entry.created,
+          timeout: entry.timeout,
+          absoluteDeadline: entry.absoluteDeadline,
+          ttl: entry.expiresAt - now
+        })
+      }),
+    create: (key, session, maxSize) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const size = sizeOf(session.fields)
+        if (size > maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize }))
+        if (live(key, now) !== undefined) return Effect.succeed(false)
+        entries.set(key, {
+          fields: new Map(session.fields),
+          created: session.created,
+          timeout: session.timeout,
+          absoluteDeadline: session.absoluteDeadline,
+          expiresAt: now + lifetime(now, session.timeout, session.absoluteDeadline)
+        })
+        return Effect.succeed(true)
+      }),
+    commit: (key, changes, maxSize) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<CommitResult, SessionConflict | SessionTooLarge> => {
+        const entry = live(key, now)
+        if (entry === undefined) return Effect.succeed("Gone")
+        const conflicting = conflict(entry, changes)
+        if (conflicting !== undefined) return Effect.fail(new SessionConflict({ key: conflicting }))
+        const fields = new Map(changes.clear ? [] : entry.fields)
+        for (const [k, v] of changes.set) fields.set(k, v)
+        for (const k of changes.remove) fields.delete(k)
+        const size = sizeOf(fields)
+        if (size > maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize }))
+        entry.fields.clear()
+        for (const [k, v] of fields) entry.fields.set(k, v)
+        if (changes.timeout !== undefined) entry.timeout = changes.timeout
+        const ttl = lifetime(now, entry.timeout, entry.absoluteDeadline)
+        if (ttl <= 0) {
+          entries.delete(key)
+          return Effect.succeed("Gone")
+        }
+        entry.expiresAt = now + ttl
+        return Effect.succeed("Committed")
+      }),
+    remove: (key) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const existed = live(key, now) !== undefined
+        entries.delete(key)
+        return existed
+      }),
+    touch: (key, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const entry = live(key, now)
+        if (entry !== undefined) entry.expiresAt = now + ttl
+      })
+  })
+})
+
+/**
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.flatMap(SessionStore.SessionStore, (store) => store.load("missing")).pipe(
+ *   Effect.provide(SessionStore.layerMemory)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<SessionStore> = Layer.effect(SessionStore, makeMemory)
