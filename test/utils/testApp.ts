@@ -1,0 +1,131 @@
+import { HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { createServer } from "node:http"
+import * as Session from "../../src/Session.js"
+import * as SessionKey from "../../src/SessionKey.js"
+
+export const Count = SessionKey.make("count", Schema.Int)
+export const User = SessionKey.make("user", Schema.String)
+
+const text = (body: unknown) => HttpServerResponse.text(typeof body === "string" ? body : JSON.stringify(body))
+const param = (name: string) =>
+  Effect.map(HttpLayerRouter.params, (p) => p[name] ?? "")
+
+class Boom extends Error {}
+
+/** Routes that exercise every part of the Session API; each answers with plain text. */
+export const Routes = HttpLayerRouter.addAll([
+  HttpLayerRouter.route("GET", "/none", Effect.succeed(text("none"))),
+  HttpLayerRouter.route("GET", "/read", Effect.map(Session.get(Count), (c) => text(String(Option.getOrElse(c, () => 0))))),
+  HttpLayerRouter.route("GET", "/whoami", Effect.map(Session.get(User), (u) => text(Option.getOrElse(u, () => "anonymous")))),
+  HttpLayerRouter.route(
+    "GET",
+    "/incr",
+    Effect.gen(function*() {
+      const next = Option.getOrElse(yield* Session.get(Count), () => 0) + 1
+      yield* Session.set(Count, next)
+      return text(String(next))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/set/:key/:value",
+    Effect.gen(function*() {
+      yield* Session.set(yield* param("key"), yield* param("value"))
+      return text("ok")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/slow-write/:key/:ms",
+    Effect.gen(function*() {
+      yield* Session.get(Count)
+      yield* Effect.sleep(Number(yield* param("ms")))
+      yield* Session.set(yield* param("key"), "late")
+      return text("ok")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/login/:user",
+    Effect.gen(function*() {
+      yield* Session.get(User)
+      yield* Session.regenerate
+      yield* Session.set(User, yield* param("user"))
+      return text("welcome")
+    })
+  ),
+  HttpLayerRouter.route("GET", "/logout", Effect.as(Session.invalidate, text("bye"))),
+  HttpLayerRouter.route("GET", "/dump", Effect.map(Session.entries, (e) => text(Object.fromEntries(e)))),
+  HttpLayerRouter.route("GET", "/id", Effect.map(Session.id, text)),
+  HttpLayerRouter.route("GET", "/is-new", Effect.map(Session.isNew, (n) => text(String(n)))),
+  HttpLayerRouter.route("GET", "/timeout", Effect.map(Session.timeout, (n) => text(String(n)))),
+  HttpLayerRouter.route(
+    "GET",
+    "/adjust/:seconds",
+    Effect.gen(function*() {
+      yield* Session.adjustTimeout(Number(yield* param("seconds")))
+      return text("ok")
+    }).pipe(Effect.catchTag("InvalidTimeout", () => Effect.succeed(HttpServerResponse.text("bad", { status: 400 }))))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/flash/:message",
+    Effect.gen(function*() {
+      yield* Session.flash(yield* param("message"), { allowDuplicate: false })
+      return text("ok")
+    })
+  ),
+  HttpLayerRouter.route("GET", "/flashes", Effect.map(Session.popFlash(), text)),
+  HttpLayerRouter.route("GET", "/csrf", Effect.map(Session.getCsrfToken, text)),
+  HttpLayerRouter.route(
+    "GET",
+    "/csrf/check",
+    Effect.gen(function*() {
+      const token = (yield* HttpServerRequest.schemaSearchParams(Schema.Struct({ token: Schema.String }))).token
+      return (yield* Session.verifyCsrfToken(token)) ? text("valid") : HttpServerResponse.text("forbidden", { status: 403 })
+    }).pipe(Effect.catchTag("ParseError", () => Effect.succeed(HttpServerResponse.text("bad", { status: 400 }))))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/write-then-fail",
+    Effect.gen(function*() {
+      yield* Session.set("attempted", true)
+      return yield* Effect.die(new Boom("handler failed"))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/logout-then-write",
+    Effect.gen(function*() {
+      yield* Session.invalidate
+      yield* Session.set("after", true)
+      return text("ok")
+    })
+  ),
+  HttpLayerRouter.route("GET", "/big/:size", Effect.gen(function*() {
+    yield* Session.set("big", "x".repeat(Number(yield* param("size"))))
+    return text("ok")
+  }))
+])
+
+/**
+ * Serves the routes on a real Node HTTP server on a free loopback port, with the given session layer;
+ * returns the base URL. The server lives as long as the scope.
+ */
+export const serve = <E>(session: Layer.Layer<never, E, never>) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(
+      HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
+        Layer.provide(session),
+        Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+      )
+    )
+    const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
+    return `http://127.0.0.1:${address.port}`
+  })
