@@ -375,7 +375,10 @@ const decode = (settings: Readonly<Record<string, unknown>>): Either.Either<Sett
     )
 }
 
-const toSnakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+/** Code option names whose setting name is not their plain snake_case (the seed's spelling). */
+const SEED_NAMES: Record<string, string> = { cookieHttpOnly: "cookie_httponly", cookieSameSite: "cookie_samesite" }
+
+const settingName = (option: string) => SEED_NAMES[option] ?? option.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
 /**
  * Decodes options given in code with the same rules as {@link fromSettings}.
@@ -394,7 +397,7 @@ export const make = (options: Options): Effect.Effect<Settings, SessionConfigErr
   const { secret, ...rest } = options
   const secrets = Array.isArray(secret) ? { secrets: secret } : { secret }
   const settings: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries({ ...rest, ...secrets })) settings[SETTINGS_PREFIX + toSnakeCase(key)] = value
+  for (const [key, value] of Object.entries({ ...rest, ...secrets })) settings[SETTINGS_PREFIX + settingName(key)] = value
   return fromSettings(settings)
 }
 
