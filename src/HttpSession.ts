@@ -46,7 +46,11 @@ const cookieAttributes = (options: SessionOptions) => ({
 
 const EPOCH = new Date(0)
 
-const applyCookie = (response: HttpServerResponse.HttpServerResponse, action: CookieAction, options: SessionOptions) => {
+const applyCookie = (
+  response: HttpServerResponse.HttpServerResponse,
+  action: CookieAction,
+  options: SessionOptions
+) => {
   switch (action._tag) {
     case "None":
       return Effect.succeed(response)
@@ -196,6 +200,8 @@ export class HttpApiSession extends HttpApiMiddleware.Tag<HttpApiSession>()(
  */
 export const layerHttpApi: Layer.Layer<HttpApiSession, never, SessionConfig | SessionStore> = Layer.effect(
   HttpApiSession,
-  Effect.map(services, (services) =>
-    Effect.map(begin(services, (response) => response.status >= 400), (session) => session.service))
+  Effect.map(
+    services,
+    (services) => Effect.map(begin(services, (response) => response.status >= 400), (session) => session.service)
+  )
 )

@@ -222,7 +222,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> => Layer.scoped(RedisClient, make(options))
+export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> =>
+  Layer.scoped(RedisClient, make(options))
 
 /**
  * Uses a client the application created and owns (the seed's `client_callable`): the library never

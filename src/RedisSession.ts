@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import type * as ConfigError from "effect/ConfigError"
 import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HttpSession from "./HttpSession.js"
@@ -85,7 +85,8 @@ export const layerServicesConfig = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: SessionConfig.Options) => HttpSession.layerRouter.pipe(Layer.provide(layerServices(options)))
+export const layer = (options: SessionConfig.Options) =>
+  HttpSession.layerRouter.pipe(Layer.provide(layerServices(options)))
 
 /**
  * The `HttpLayerRouter` session middleware on Redis, from a `redis.sessions.*` settings record.

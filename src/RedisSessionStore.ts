@@ -139,8 +139,13 @@ export const make = Effect.gen(function*() {
       const created = parseNumber(meta.get("c"))
       const timeout = parseNumber(meta.get("t"))
       const absoluteDeadline = meta.has("a") ? parseNumber(meta.get("a")) : undefined
-      if (created === undefined || timeout === undefined || timeout < 1 || (meta.has("a") && absoluteDeadline === undefined)) {
-        yield* Effect.logWarning("Unreadable session record ignored: bad meta fields").pipe(Effect.annotateLogs({ key }))
+      if (
+        created === undefined || timeout === undefined || timeout < 1 ||
+        (meta.has("a") && absoluteDeadline === undefined)
+      ) {
+        yield* Effect.logWarning("Unreadable session record ignored: bad meta fields").pipe(
+          Effect.annotateLogs({ key })
+        )
         return Option.none()
       }
       return Option.some({ fields, created, timeout, absoluteDeadline, ttl })
@@ -188,7 +193,10 @@ export const make = Effect.gen(function*() {
     commit: (key, changes, maxSize) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const reply = (yield* redis.eval("commit", COMMIT, key, commitArgs(now, changes, maxSize))) as [number, unknown?]
+        const reply = (yield* redis.eval("commit", COMMIT, key, commitArgs(now, changes, maxSize))) as [
+          number,
+          unknown?
+        ]
         switch (reply[0]) {
           case 1:
             return "Committed" as CommitResult

@@ -334,7 +334,8 @@ export const adjustTimeout = (seconds: number): Effect.Effect<void, InvalidTimeo
 export const flash = (
   message: unknown,
   options?: FlashOptions
-): Effect.Effect<void, RedisError | SessionEncodeError, Session> => Effect.flatMap(Session, (s) => s.flash(message, options))
+): Effect.Effect<void, RedisError | SessionEncodeError, Session> =>
+  Effect.flatMap(Session, (s) => s.flash(message, options))
 
 /**
  * @since 0.1.0

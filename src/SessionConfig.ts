@@ -11,7 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Record from "effect/Record"
 import * as Redacted from "effect/Redacted"
@@ -69,7 +69,9 @@ export interface SessionOptions {
  * @since 0.1.0
  * @category tags
  */
-export class SessionConfig extends Context.Tag("effect-redis-sessions/SessionConfig")<SessionConfig, SessionOptions>() {}
+export class SessionConfig
+  extends Context.Tag("effect-redis-sessions/SessionConfig")<SessionConfig, SessionOptions>()
+{}
 
 /**
  * Everything decoded from one settings source: the session options and the Redis connection options.
@@ -189,7 +191,9 @@ const Secret = Schema.String.pipe(
 )
 
 const CookieName = Schema.String.pipe(
-  Schema.pattern(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: () => "must be a cookie token (letters, digits, !#$%&'*+-.^_`|~)" })
+  Schema.pattern(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, {
+    message: () => "must be a cookie token (letters, digits, !#$%&'*+-.^_`|~)"
+  })
 )
 
 const HostPort = Schema.String.pipe(
@@ -197,18 +201,18 @@ const HostPort = Schema.String.pipe(
 )
 
 /** Every setting, by its name after `redis.sessions.`. */
-const SettingsSchema = Schema.Struct({
-  secret: Schema.optional(text(Secret)),
-  secrets: Schema.optional(listOf(Secret)),
-  timeout: Schema.optional(integer(1)),
-  absolute_timeout: Schema.optional(integer(1)),
-  cookie_name: Schema.optional(text(CookieName)),
-  cookie_max_age: Schema.optional(integer(1)),
-  cookie_path: Schema.optional(text(Schema.String.pipe(Schema.startsWith("/")))),
-  cookie_domain: Schema.optional(text()),
-  cookie_secure: Schema.optional(boolean),
-  cookie_httponly: Schema.optional(boolean),
-  cookie_samesite: Schema.optional(
+const SETTINGS = {
+  secret: (text(Secret)),
+  secrets: (listOf(Secret)),
+  timeout: (integer(1)),
+  absolute_timeout: (integer(1)),
+  cookie_name: (text(CookieName)),
+  cookie_max_age: (integer(1)),
+  cookie_path: (text(Schema.String.pipe(Schema.startsWith("/")))),
+  cookie_domain: (text()),
+  cookie_secure: boolean,
+  cookie_httponly: boolean,
+  cookie_samesite: (
     text(Schema.String).pipe(
       Schema.compose(Schema.transform(Schema.String, Schema.Literal("lax", "strict", "none"), {
         strict: false,
@@ -217,28 +221,38 @@ const SettingsSchema = Schema.Struct({
       }))
     )
   ),
-  cookie_on_exception: Schema.optional(boolean),
-  prefix: Schema.optional(text()),
-  id_encoding: Schema.optional(text(Schema.Literal("hex", "base64url"))),
-  strict: Schema.optional(boolean),
-  max_size: Schema.optional(integer(64)),
-  url: Schema.optional(text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, { message: () => "must start with redis:// or rediss://" })))),
-  host: Schema.optional(text()),
-  port: Schema.optional(integer(1, 65535)),
-  db: Schema.optional(integer(0)),
-  username: Schema.optional(text()),
-  password: Schema.optional(text()),
-  unix_socket_path: Schema.optional(text()),
-  socket_timeout: Schema.optional(seconds),
-  connect_timeout: Schema.optional(seconds),
-  command_timeout: Schema.optional(seconds),
-  cluster_nodes: Schema.optional(listOf(HostPort)),
-  sentinels: Schema.optional(listOf(HostPort)),
-  sentinel_master_name: Schema.optional(text()),
-  sentinel_password: Schema.optional(text())
-})
+  cookie_on_exception: boolean,
+  prefix: (text()),
+  id_encoding: (text(Schema.Literal("hex", "base64url"))),
+  strict: boolean,
+  max_size: (integer(64)),
+  url: (
+    text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, {
+      message: () => "must start with redis:// or rediss://"
+    })))
+  ),
+  host: (text()),
+  port: (integer(1, 65535)),
+  db: (integer(0)),
+  username: (text()),
+  password: (text()),
+  unix_socket_path: (text()),
+  socket_timeout: seconds,
+  connect_timeout: seconds,
+  command_timeout: seconds,
+  cluster_nodes: (listOf(HostPort)),
+  sentinels: (listOf(HostPort)),
+  sentinel_master_name: (text()),
+  sentinel_password: (text())
+}
 
-type Decoded = typeof SettingsSchema.Type
+type Decoded = { -readonly [K in keyof typeof SETTINGS]?: Schema.Schema.Type<(typeof SETTINGS)[K]> }
+
+/** Settings whose values are credentials: their error messages never repeat the value. */
+const SENSITIVE = new Set(["secret", "secrets", "password", "sentinel_password", "url"])
+
+const redactedMessage = (messages: ReadonlyArray<string>) =>
+  messages.every((m) => !m.includes("actual")) ? messages.join("; ") : "is not valid (value hidden)"
 
 /** Settings the seed resolved from dotted Python paths; here they are code options. */
 const CODE_ONLY: Record<string, string> = {
@@ -255,19 +269,23 @@ const NON_EMPTY = new Set(["secret", "cookie_name"])
 export const SETTINGS_PREFIX = "redis.sessions."
 
 const DEFAULT_MAX_SIZE = 64 * 1024
+const SECRET_KEY = `${SETTINGS_PREFIX}secret`
 
-const toSettings = (d: Decoded): Either.Either<Settings, ReadonlyArray<ConfigIssue>> => {
-  const issues: Array<ConfigIssue> = []
+const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Settings, SessionConfigError> => {
   const issue = (key: string, message: string) => issues.push({ key: SETTINGS_PREFIX + key, message })
   const secrets = d.secrets ?? (d.secret === undefined ? undefined : [d.secret])
-  if (secrets === undefined) issue("secret", "is a required setting")
+  if (secrets === undefined && !issues.some((i) => i.key === SECRET_KEY || i.key === `${SECRET_KEY}s`)) {
+    issue("secret", "is a required setting")
+  }
   if (d.secret !== undefined && d.secrets !== undefined) issue("secrets", "give either secret or secrets, not both")
   const cookieName = d.cookie_name ?? "session"
   const secure = d.cookie_secure ?? false
   const sameSite = d.cookie_samesite ?? "lax"
   const path = d.cookie_path ?? "/"
   if (sameSite === "none" && !secure) issue("cookie_samesite", "None requires cookie_secure = true")
-  if (cookieName.startsWith("__Secure-") && !secure) issue("cookie_name", "a __Secure- cookie requires cookie_secure = true")
+  if (cookieName.startsWith("__Secure-") && !secure) {
+    issue("cookie_name", "a __Secure- cookie requires cookie_secure = true")
+  }
   if (cookieName.startsWith("__Host-")) {
     if (!secure) issue("cookie_name", "a __Host- cookie requires cookie_secure = true")
     if (path !== "/") issue("cookie_path", "a __Host- cookie requires cookie_path = /")
@@ -279,7 +297,7 @@ const toSettings = (d: Decoded): Either.Either<Settings, ReadonlyArray<ConfigIss
   if (d.sentinels !== undefined && d.sentinel_master_name === undefined) {
     issue("sentinel_master_name", "is required with sentinels")
   }
-  if (issues.length > 0 || secrets === undefined) return Either.left(issues)
+  if (issues.length > 0 || secrets === undefined) return Either.left(new SessionConfigError({ issues }))
   const commandTimeout = d.command_timeout ?? d.socket_timeout ?? 1
   const redacted = (value: string | undefined) => value === undefined ? undefined : Redacted.make(value)
   return Either.right({
@@ -308,8 +326,8 @@ const toSettings = (d: Decoded): Either.Either<Settings, ReadonlyArray<ConfigIss
       username: d.username,
       password: redacted(d.password),
       unixSocketPath: d.unix_socket_path,
-      connectTimeout: (d.connect_timeout ?? d.socket_timeout ?? 5) * 1000,
-      commandTimeout: commandTimeout * 1000,
+      connectTimeout: Math.round((d.connect_timeout ?? d.socket_timeout ?? 5) * 1000),
+      commandTimeout: Math.round(commandTimeout * 1000),
       clusterNodes: d.cluster_nodes,
       sentinels: d.sentinels,
       sentinelMasterName: d.sentinel_master_name,
@@ -317,8 +335,6 @@ const toSettings = (d: Decoded): Either.Either<Settings, ReadonlyArray<ConfigIss
     }
   })
 }
-
-const decodeSettings = Schema.decodeUnknownEither(SettingsSchema, { errors: "all", onExcessProperty: "error" })
 
 /**
  * Decodes the `redis.sessions.*` entries of a settings record (other keys are ignored). Strings are
@@ -344,35 +360,33 @@ export const fromSettings = (
 ): Effect.Effect<Settings, SessionConfigError> => Effect.suspend(() => decode(settings))
 
 const decode = (settings: Readonly<Record<string, unknown>>): Either.Either<Settings, SessionConfigError> => {
-    const issues: Array<ConfigIssue> = []
-    const input: Record<string, unknown> = {}
-    for (const [fullKey, value] of Object.entries(settings)) {
-      if (!fullKey.startsWith(SETTINGS_PREFIX)) continue
-      const key = fullKey.slice(SETTINGS_PREFIX.length)
-      if (key in CODE_ONLY) {
-        issues.push({ key: fullKey, message: CODE_ONLY[key]! })
-      } else if (value === undefined || value === null) {
-        continue
-      } else if (typeof value === "string" && value.trim() === "" && !NON_EMPTY.has(key)) {
-        continue
-      } else {
-        input[key] = value
+  const issues: Array<ConfigIssue> = []
+  const decoded: Record<string, unknown> = {}
+  for (const [fullKey, value] of Object.entries(settings)) {
+    if (!fullKey.startsWith(SETTINGS_PREFIX)) continue
+    const key = fullKey.slice(SETTINGS_PREFIX.length)
+    if (Object.hasOwn(CODE_ONLY, key)) {
+      issues.push({ key: fullKey, message: CODE_ONLY[key]! })
+    } else if (!Object.hasOwn(SETTINGS, key)) {
+      issues.push({ key: fullKey, message: "is not a known setting" })
+    } else if (value === undefined || value === null) {
+      continue
+    } else if (typeof value === "string" && value.trim() === "" && !NON_EMPTY.has(key)) {
+      continue
+    } else {
+      const result = Schema.decodeUnknownEither(
+        SETTINGS[key as keyof typeof SETTINGS] as Schema.Schema<unknown, unknown>
+      )(
+        value
+      )
+      if (Either.isRight(result)) decoded[key] = result.right
+      else {
+        const messages = ParseResult.ArrayFormatter.formatErrorSync(result.left).map((e) => e.message)
+        issues.push({ key: fullKey, message: SENSITIVE.has(key) ? redactedMessage(messages) : messages.join("; ") })
       }
     }
-    const decoded = decodeSettings(input)
-    if (Either.isLeft(decoded)) {
-      for (const e of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
-        issues.push({
-          key: SETTINGS_PREFIX + String(e.path[0] ?? ""),
-          message: e._tag === "Unexpected" ? "is not a known setting" : e.message
-        })
-      }
-      return Either.left(new SessionConfigError({ issues }))
-    }
-    return toSettings(decoded.right).pipe(
-      Either.flatMap((s) => issues.length === 0 ? Either.right(s) : Either.left(issues)),
-      Either.mapLeft((issues) => new SessionConfigError({ issues }))
-    )
+  }
+  return toSettings(decoded as Decoded, issues)
 }
 
 /** Code option names whose setting name is not their plain snake_case (the seed's spelling). */
@@ -397,7 +411,9 @@ export const make = (options: Options): Effect.Effect<Settings, SessionConfigErr
   const { secret, ...rest } = options
   const secrets = Array.isArray(secret) ? { secrets: secret } : { secret }
   const settings: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries({ ...rest, ...secrets })) settings[SETTINGS_PREFIX + settingName(key)] = value
+  for (const [key, value] of Object.entries({ ...rest, ...secrets })) {
+    settings[SETTINGS_PREFIX + settingName(key)] = value
+  }
   return fromSettings(settings)
 }
 
@@ -420,7 +436,7 @@ export const make = (options: Options): Effect.Effect<Settings, SessionConfigErr
  * @category config
  */
 export const config: Config.Config<Settings> = Config.all(
-  Record.map(SettingsSchema.fields, (_, name) => Config.option(Config.string(name)))
+  Record.map(SETTINGS, (_, name) => Config.option(Config.string(name)))
 ).pipe(
   Config.mapOrFail((values) =>
     decode(
@@ -454,5 +470,7 @@ export const layerFromSettings = (
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (settings: Config.Config<Settings> = config): Layer.Layer<SessionConfig, ConfigError.ConfigError> =>
+export const layerConfig = (
+  settings: Config.Config<Settings> = config
+): Layer.Layer<SessionConfig, ConfigError.ConfigError> =>
   Layer.effect(SessionConfig, Effect.map(settings, (s) => s.session))

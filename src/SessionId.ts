@@ -60,7 +60,8 @@ const mac = (id: string, secret: Redacted.Redacted<string>) =>
  * @since 0.1.0
  * @category signing
  */
-export const sign = (id: string, secret: Redacted.Redacted<string>): string => `${id}.${mac(id, secret).toString("base64url")}`
+export const sign = (id: string, secret: Redacted.Redacted<string>): string =>
+  `${id}.${mac(id, secret).toString("base64url")}`
 
 /**
  * A verified cookie: the id, and whether it was signed with an older secret than the newest

@@ -253,6 +253,5 @@ layer(DownAppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP w
         }
         assert.isTrue(recovered)
         console.log(`redis down: 4 requests answered in ${elapsed} ms`)
-      })
-    ))
+      })))
 })

@@ -94,24 +94,27 @@ describe("Session over HTTP (memory store)", () => {
     }))
 
   it.live("invalidate deletes the session and the cookie with the same attributes", () =>
-    withServer({ cookieSecure: true, cookieSameSite: "strict", cookiePath: "/", cookieDomain: "example.test" }, async (url) => {
-      const browser = new Browser(url)
-      await browser.get("/incr")
-      const old = browser.cookie!
-      const reply = await browser.get("/logout")
-      assert.strictEqual(reply.cookies.length, 1)
-      const deletion = reply.cookies[0]!
-      assert.strictEqual(deletion.value, "")
-      assert.strictEqual(deletion.attributes.get("max-age"), "0")
-      assert.isTrue(deletion.attributes.has("expires"))
-      assert.isTrue(deletion.attributes.has("secure"))
-      assert.isTrue(deletion.attributes.has("httponly"))
-      assert.strictEqual(deletion.attributes.get("samesite"), "Strict")
-      assert.strictEqual(deletion.attributes.get("domain"), "example.test")
-      const replay = new Browser(url)
-      replay.cookie = old
-      assert.strictEqual((await replay.get("/read")).body, "0")
-    }))
+    withServer(
+      { cookieSecure: true, cookieSameSite: "strict", cookiePath: "/", cookieDomain: "example.test" },
+      async (url) => {
+        const browser = new Browser(url)
+        await browser.get("/incr")
+        const old = browser.cookie!
+        const reply = await browser.get("/logout")
+        assert.strictEqual(reply.cookies.length, 1)
+        const deletion = reply.cookies[0]!
+        assert.strictEqual(deletion.value, "")
+        assert.strictEqual(deletion.attributes.get("max-age"), "0")
+        assert.isTrue(deletion.attributes.has("expires"))
+        assert.isTrue(deletion.attributes.has("secure"))
+        assert.isTrue(deletion.attributes.has("httponly"))
+        assert.strictEqual(deletion.attributes.get("samesite"), "Strict")
+        assert.strictEqual(deletion.attributes.get("domain"), "example.test")
+        const replay = new Browser(url)
+        replay.cookie = old
+        assert.strictEqual((await replay.get("/read")).body, "0")
+      }
+    ))
 
   it.live("invalidate then write: one cookie with a new id; invalidating an anonymous session sends nothing", () =>
     withServer({}, async (url) => {
@@ -142,7 +145,13 @@ describe("Session over HTTP (memory store)", () => {
 
   it.live("cookie attributes follow the settings; Max-Age slides with every commit", () =>
     withServer(
-      { cookieName: "__Host-sid", cookieSecure: true, cookieSameSite: "none", cookieMaxAge: 300, cookieHttpOnly: false },
+      {
+        cookieName: "__Host-sid",
+        cookieSecure: true,
+        cookieSameSite: "none",
+        cookieMaxAge: 300,
+        cookieHttpOnly: false
+      },
       async (url) => {
         const browser = new Browser(url, "__Host-sid")
         const first = (await browser.get("/incr")).cookies[0]!
@@ -176,7 +185,10 @@ describe("Session over HTTP (memory store)", () => {
           "/bad",
           Session.set(Count, 1.5 as number).pipe(
             Effect.as(HttpServerResponse.text("stored")),
-            Effect.catchTag("SessionEncodeError", (e) => Effect.succeed(HttpServerResponse.text(e.key, { status: 422 })))
+            Effect.catchTag(
+              "SessionEncodeError",
+              (e) => Effect.succeed(HttpServerResponse.text(e.key, { status: 422 }))
+            )
           )
         )
       )
@@ -215,7 +227,9 @@ const counter = Effect.gen(function*() {
 describe("integration shapes", () => {
   it.live("HttpSession.middleware on an HttpRouter", () =>
     Effect.scoped(Effect.gen(function*() {
-      const router = HttpRouter.empty.pipe(HttpRouter.get("/", Effect.map(counter, (n) => HttpServerResponse.text(String(n)))))
+      const router = HttpRouter.empty.pipe(
+        HttpRouter.get("/", Effect.map(counter, (n) => HttpServerResponse.text(String(n))))
+      )
       const url = yield* serveApp(router.pipe(HttpSession.middleware), memoryServices({}))
       const browser = new Browser(url)
       const bodies = yield* Effect.promise(async () => [(await browser.get("/")).body, (await browser.get("/")).body])
@@ -253,7 +267,9 @@ describe("integration shapes", () => {
   it.live("secret rotation: an old-secret cookie is accepted and re-issued with the newest; a dropped secret is refused", () =>
     Effect.scoped(Effect.gen(function*() {
       const store = Layer.succeed(SessionStore.SessionStore, yield* SessionStore.makeMemory)
-      const router = HttpRouter.empty.pipe(HttpRouter.get("/", Effect.map(counter, (n) => HttpServerResponse.text(String(n)))))
+      const router = HttpRouter.empty.pipe(
+        HttpRouter.get("/", Effect.map(counter, (n) => HttpServerResponse.text(String(n))))
+      )
       const app = router.pipe(HttpSession.middleware)
       const before = yield* serveApp(app, memoryServices({ secret: OLD_SECRET }, store))
       const rotated = yield* serveApp(app, memoryServices({ secret: [SECRET, OLD_SECRET] }, store))

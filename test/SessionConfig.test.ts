@@ -573,7 +573,7 @@ describe("SessionConfig", () => {
 
     it.effect("a missing secret is reported together with bad values", () =>
       Effect.gen(function*() {
-        const e = yield* decodeError({ timeout: "-5", port: "70000" }, undefined)
+        const e = yield* Effect.flip(SessionConfig.fromSettings({ [`${P}timeout`]: "-5", [`${P}port`]: "70000" }))
         assertIssues(e, ["secret", "timeout", "port"])
       }))
 

@@ -15,7 +15,9 @@ storeContract("SessionStore.layerMemory", SessionStore.layerMemory, {
 })
 
 const RedisStore = RedisSessionStore.layer.pipe(
-  Layer.provide(Layer.unwrapEffect(Effect.map(TestRedis, (server) => RedisClient.layer({ url: Redacted.make(server.url) })))),
+  Layer.provide(
+    Layer.unwrapEffect(Effect.map(TestRedis, (server) => RedisClient.layer({ url: Redacted.make(server.url) })))
+  ),
   Layer.provide(TestRedis.layer)
 )
 

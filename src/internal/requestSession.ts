@@ -148,7 +148,7 @@ export class RequestSession {
         this.timeout = this.timeoutChange ?? stored!.timeout
         this.absoluteDeadline = stored!.absoluteDeadline
         this.current = new Map(this.cleared ? [] : stored!.fields)
-        for (const [k, v] of this.changes) v === REMOVED ? this.current.delete(k) : this.current.set(k, v)
+        for (const [k, v] of this.changes) applyChange(this.current, k, v)
         return Effect.void
       }))
   })
@@ -189,7 +189,7 @@ export class RequestSession {
   private write(key: string, value: string | typeof REMOVED) {
     this.changes.set(key, value)
     this.dirty = true
-    if (this.current !== undefined) value === REMOVED ? this.current.delete(key) : this.current.set(key, value)
+    if (this.current !== undefined) applyChange(this.current, key, value)
   }
 
   private encode(key: SessionKey<any, any> | string, value: unknown): Effect.Effect<string, SessionEncodeError> {
@@ -231,11 +231,14 @@ export class RequestSession {
     isNew: this.read(() => this.phase === "Fresh"),
     created: this.read(() => this.created / 1000),
     timeout: this.read(() => this.timeout),
-    get: ((key: SessionKey<any, any> | string) =>
-      Effect.flatMap(this.ready, () => this.decode(key, this.current!.get(keyName(key))))) as Session["Type"]["get"],
+    get:
+      ((key: SessionKey<any, any> | string) =>
+        Effect.flatMap(this.ready, () => this.decode(key, this.current!.get(keyName(key))))) as Session["Type"]["get"],
     set: ((key: SessionKey<any, any> | string, value: unknown) =>
-      Effect.flatMap(this.encode(key, value), (encoded) =>
-        Effect.map(this.writable(), () => this.write(keyName(key), encoded)))) as Session["Type"]["set"],
+      Effect.flatMap(
+        this.encode(key, value),
+        (encoded) => Effect.map(this.writable(), () => this.write(keyName(key), encoded))
+      )) as Session["Type"]["set"],
     remove: (key) =>
       Effect.map(this.writable(), () => {
         const name = keyName(key)
@@ -244,9 +247,7 @@ export class RequestSession {
     has: (key) => this.read(() => this.current!.has(keyName(key))),
     keys: this.read(() => Array.from(this.current!.keys())),
     values: this.read(() => Array.from(this.current!.values(), (v) => this.services.codec.decode(v))),
-    entries: this.read(() =>
-      Array.from(this.current!, ([k, v]) => [k, this.services.codec.decode(v)] as const)
-    ),
+    entries: this.read(() => Array.from(this.current!, ([k, v]) => [k, this.services.codec.decode(v)] as const)),
     size: this.read(() => this.current!.size),
     clear: Effect.suspend(() =>
       Effect.map(this.writable(), () => {
@@ -257,8 +258,7 @@ export class RequestSession {
         this.dirty = true
       })
     ),
-    update: (values) =>
-      Effect.forEach(Object.entries(values), ([k, v]) => this.service.set(k, v), { discard: true }),
+    update: (values) => Effect.forEach(Object.entries(values), ([k, v]) => this.service.set(k, v), { discard: true }),
     pop: ((key: SessionKey<any, any> | string) =>
       Effect.flatMap(this.ready, () => {
         const name = keyName(key)
@@ -266,11 +266,12 @@ export class RequestSession {
         if (encoded !== undefined) this.write(name, REMOVED)
         return this.decode(key, encoded)
       })) as Session["Type"]["pop"],
-    setDefault: ((key: SessionKey<any, any> | string, value: unknown) =>
-      Effect.flatMap(this.service.get(key as string), (existing) =>
-        Option.isSome(existing)
-          ? Effect.succeed(existing.value)
-          : Effect.as(this.service.set(key as string, value), value))) as Session["Type"]["setDefault"],
+    setDefault:
+      ((key: SessionKey<any, any> | string, value: unknown) =>
+        Effect.flatMap(this.service.get(key as string), (existing) =>
+          Option.isSome(existing)
+            ? Effect.succeed(existing.value)
+            : Effect.as(this.service.set(key as string, value), value))) as Session["Type"]["setDefault"],
     changed: Effect.suspend(() => Effect.map(this.writable(), () => void (this.dirty = true))),
     invalidate: Effect.suspend(() => {
       this.checkCookie()
@@ -310,17 +311,26 @@ export class RequestSession {
         return this.service.set(flashKey(options?.queue ?? ""), [...queue, message])
       }),
     peekFlash: (queue = "") =>
-      Effect.map(this.service.get(flashKey(queue)), (messages) =>
-        Option.match(messages, { onNone: () => [], onSome: (m) => (Array.isArray(m) ? m : []) })),
+      Effect.map(
+        this.service.get(flashKey(queue)),
+        (messages) => Option.match(messages, { onNone: () => [], onSome: (m) => (Array.isArray(m) ? m : []) })
+      ),
     popFlash: (queue = "") =>
-      Effect.map(this.service.pop(flashKey(queue)), (messages) =>
-        Option.match(messages, { onNone: () => [], onSome: (m) => (Array.isArray(m) ? m : []) })),
+      Effect.map(
+        this.service.pop(flashKey(queue)),
+        (messages) => Option.match(messages, { onNone: () => [], onSome: (m) => (Array.isArray(m) ? m : []) })
+      ),
     newCsrfToken: Effect.suspend(() => {
       const token = randomBytes(20).toString("hex")
       return Effect.as(Effect.orDie(this.service.set(CSRF_KEY, token)), token)
     }),
-    getCsrfToken: Effect.flatMap(Effect.suspend(() => this.service.get(CSRF_KEY)), (token) =>
-      Option.isSome(token) && typeof token.value === "string" ? Effect.succeed(token.value) : this.service.newCsrfToken),
+    getCsrfToken: Effect.flatMap(
+      Effect.suspend(() => this.service.get(CSRF_KEY)),
+      (token) =>
+        Option.isSome(token) && typeof token.value === "string"
+          ? Effect.succeed(token.value)
+          : this.service.newCsrfToken
+    ),
     verifyCsrfToken: (candidate) =>
       Effect.map(this.service.get(CSRF_KEY), (token) => {
         if (Option.isNone(token) || typeof token.value !== "string") return false
@@ -394,7 +404,10 @@ export class RequestSession {
   private changeSet(): Changes {
     const set = new Map<string, string>()
     const remove: Array<string> = []
-    for (const [k, v] of this.changes) v === REMOVED ? remove.push(k) : set.set(k, v)
+    for (const [k, v] of this.changes) {
+      if (v === REMOVED) remove.push(k)
+      else set.set(k, v)
+    }
     const loaded = this.stored?.fields
     return {
       clear: this.cleared,
@@ -409,21 +422,24 @@ export class RequestSession {
 
   private commitChanges(failed: boolean) {
     const key = SessionId.storageKey(this.services.options.prefix, this.sessionId!)
-    return Effect.flatMap(this.services.store.commit(key, this.changeSet(), this.services.options.maxSize), (result) => {
-      if (result === "Committed") return Effect.succeed(this.refreshCookie(true))
-      if (this.phase === "Existing") {
-        return Effect.as(
-          Effect.logWarning("Session ended while the request ran; its changes were dropped"),
-          this.presented ? Expire : None
-        )
+    return Effect.flatMap(
+      this.services.store.commit(key, this.changeSet(), this.services.options.maxSize),
+      (result) => {
+        if (result === "Committed") return Effect.succeed(this.refreshCookie(true))
+        if (this.phase === "Existing") {
+          return Effect.as(
+            Effect.logWarning("Session ended while the request ran; its changes were dropped"),
+            this.presented ? Expire : None
+          )
+        }
+        // written without reading, to a session that had already ended: the writes start a new session
+        const pending = this.pendingChanges()
+        return Effect.flatMap(this.startFresh, () => {
+          this.replay(pending)
+          return this.commit(failed)
+        })
       }
-      // written without reading, to a session that had already ended: the writes start a new session
-      const pending = this.pendingChanges()
-      return Effect.flatMap(this.startFresh, () => {
-        this.replay(pending)
-        return this.commit(failed)
-      })
-    })
+    )
   }
 
   private createFresh() {
@@ -450,6 +466,11 @@ export class RequestSession {
       })
     return Effect.zipWith(attempt(CREATE_ATTEMPTS), this.retire(), (action) => action, { concurrent: true })
   }
+}
+
+const applyChange = (data: Map<string, string>, key: string, value: string | typeof REMOVED) => {
+  if (value === REMOVED) data.delete(key)
+  else data.set(key, value)
 }
 
 /** Every value of cookie `name` in a Cookie header, in order. */

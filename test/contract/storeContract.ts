@@ -151,8 +151,14 @@ export const storeContract = (
         assert.isTrue(committed._tag === "Left" && committed.left._tag === "SessionTooLarge")
         assert.deepStrictEqual(Object.fromEntries(Option.getOrThrow(yield* store.load(key)).fields), { a: "1" })
         // replacing a value counts the new size, not both
-        assert.strictEqual(yield* store.commit(key, changes({ set: new Map([["a", "y".repeat(90)]]) }), 100), "Committed")
-        assert.strictEqual(yield* store.commit(key, changes({ set: new Map([["a", "z".repeat(98)]]) }), 100), "Committed")
+        assert.strictEqual(
+          yield* store.commit(key, changes({ set: new Map([["a", "y".repeat(90)]]) }), 100),
+          "Committed"
+        )
+        assert.strictEqual(
+          yield* store.commit(key, changes({ set: new Map([["a", "z".repeat(98)]]) }), 100),
+          "Committed"
+        )
         const tooBig = yield* Effect.either(store.commit(key, changes({ set: new Map([["a", "z".repeat(100)]]) }), 100))
         assert.isTrue(tooBig._tag === "Left")
       }))

@@ -13,16 +13,23 @@ export const Count = SessionKey.make("count", Schema.Int)
 export const User = SessionKey.make("user", Schema.String)
 
 const text = (body: unknown) => HttpServerResponse.text(typeof body === "string" ? body : JSON.stringify(body))
-const param = (name: string) =>
-  Effect.map(HttpLayerRouter.params, (p) => p[name] ?? "")
+const param = (name: string) => Effect.map(HttpLayerRouter.params, (p) => p[name] ?? "")
 
 class Boom extends Error {}
 
 /** Routes that exercise every part of the Session API; each answers with plain text. */
 export const Routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("GET", "/none", Effect.succeed(text("none"))),
-  HttpLayerRouter.route("GET", "/read", Effect.map(Session.get(Count), (c) => text(String(Option.getOrElse(c, () => 0))))),
-  HttpLayerRouter.route("GET", "/whoami", Effect.map(Session.get(User), (u) => text(Option.getOrElse(u, () => "anonymous")))),
+  HttpLayerRouter.route(
+    "GET",
+    "/read",
+    Effect.map(Session.get(Count), (c) => text(String(Option.getOrElse(c, () => 0))))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/whoami",
+    Effect.map(Session.get(User), (u) => text(Option.getOrElse(u, () => "anonymous")))
+  ),
   HttpLayerRouter.route(
     "GET",
     "/incr",
@@ -88,7 +95,9 @@ export const Routes = HttpLayerRouter.addAll([
     "/csrf/check",
     Effect.gen(function*() {
       const token = (yield* HttpServerRequest.schemaSearchParams(Schema.Struct({ token: Schema.String }))).token
-      return (yield* Session.verifyCsrfToken(token)) ? text("valid") : HttpServerResponse.text("forbidden", { status: 403 })
+      return (yield* Session.verifyCsrfToken(token))
+        ? text("valid")
+        : HttpServerResponse.text("forbidden", { status: 403 })
     }).pipe(Effect.catchTag("ParseError", () => Effect.succeed(HttpServerResponse.text("bad", { status: 400 }))))
   ),
   HttpLayerRouter.route(
@@ -108,10 +117,14 @@ export const Routes = HttpLayerRouter.addAll([
       return text("ok")
     })
   ),
-  HttpLayerRouter.route("GET", "/big/:size", Effect.gen(function*() {
-    yield* Session.set("big", "x".repeat(Number(yield* param("size"))))
-    return text("ok")
-  }))
+  HttpLayerRouter.route(
+    "GET",
+    "/big/:size",
+    Effect.gen(function*() {
+      yield* Session.set("big", "x".repeat(Number(yield* param("size"))))
+      return text("ok")
+    })
+  )
 ])
 
 /**
