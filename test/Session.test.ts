@@ -3,6 +3,7 @@ import {
   HttpApiBuilder,
   HttpApiEndpoint,
   HttpApiGroup,
+  type HttpApp,
   HttpRouter,
   HttpServer,
   HttpServerResponse
@@ -203,16 +204,16 @@ describe("Session over HTTP (memory store)", () => {
 const memoryServices = (options: Partial<SessionConfig.Options>, store = SessionStore.layerMemory) =>
   Layer.merge(SessionConfig.layer({ secret: SECRET, ...options }), store)
 
-const serveApp = <E, R>(
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+const serveApp = <E>(
+  app: HttpApp.Default<E, SessionConfig.SessionConfig | SessionStore.SessionStore>,
   services: Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, unknown>
 ) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
-      HttpServer.serve(app as any).pipe(
+      HttpServer.serve(app).pipe(
         Layer.provide(services),
         Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
-      ) as Layer.Layer<HttpServer.HttpServer, unknown>
+      )
     )
     const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
     return `http://127.0.0.1:${address.port}`
@@ -243,7 +244,9 @@ describe("integration shapes", () => {
           .add(HttpApiEndpoint.get("increment", "/increment").addSuccess(Schema.Number))
           .middleware(HttpSession.HttpApiSession)
       )
-      const Handlers = HttpApiBuilder.group(Api, "counter", (handlers) => handlers.handle("increment", () => counter))
+      const Handlers = HttpApiBuilder.group(Api, "counter", (handlers) =>
+        handlers.handle("increment", () =>
+          Effect.orDie(counter)))
       const ApiLive = HttpApiBuilder.api(Api).pipe(
         Layer.provide(Handlers),
         Layer.provide(HttpSession.layerHttpApi),
@@ -252,7 +255,8 @@ describe("integration shapes", () => {
       const context = yield* Layer.build(
         HttpApiBuilder.serve().pipe(
           Layer.provide(ApiLive),
-          Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+          Layer.provideMerge(NodeHttpServer.layer(() =>
+            createServer(), { port: 0, host: "127.0.0.1" }))
         )
       )
       const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress

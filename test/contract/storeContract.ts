@@ -1,4 +1,4 @@
-import { assert, it as vitest } from "@effect/vitest"
+import { assert, layer as vitestLayer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
@@ -42,7 +42,7 @@ export const storeContract = (
   layer: Layer.Layer<SessionStore, unknown>,
   clock: StoreClock
 ) =>
-  vitest.layer(layer, { timeout: "60 seconds", excludeTestServices: clock.live })(name, (it) => {
+  vitestLayer(layer, { timeout: "60 seconds", excludeTestServices: clock.live })(name, (it) => {
     const test = (title: string, body: (key: string) => Effect.Effect<void, unknown, SessionStore>) =>
       it.effect(title, () => body(`contract:${randomUUID()}`))
 

@@ -131,11 +131,10 @@ export const Routes = HttpLayerRouter.addAll([
  * Serves the routes on a real Node HTTP server on a free loopback port, with the given session layer;
  * returns the base URL. The server lives as long as the scope.
  */
-export const serve = <E>(session: Layer.Layer<never, E, never>) =>
+export const serve = <E>(session: Layer.Layer<HttpLayerRouter.Request<"Requires", Session.Session>, E>) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
-      HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
-        Layer.provide(session),
+      HttpLayerRouter.serve(Routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
         Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
       )
     )
