@@ -1,0 +1,139 @@
+/**
+ * A small Effect HTTP server using effect-redis-sessions: login (with regenerate), logout, flash
+ * messages, a CSRF-protected form and a counter, on plain HTML pages.
+ *
+ *   npm start                                  # in-memory store, http://localhost:3000
+ *   REDIS_URL=redis://127.0.0.1:6379 npm start # Redis
+ *
+ * Settings come from the environment (REDIS_SESSIONS_SECRET, REDIS_SESSIONS_TIMEOUT, ...); PORT picks the port.
+ */
+import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { Config, Effect, Layer, Option, Schema } from "effect"
+import { createServer } from "node:http"
+import { RedisSession, Session, SessionKey } from "../src/index.js"
+
+const User = SessionKey.make("user", Schema.String)
+const Visits = SessionKey.make("visits", Schema.Int)
+
+const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+const page = (body: string) =>
+  Effect.gen(function*() {
+    const messages = yield* Session.popFlash()
+    const user = yield* Session.get(User)
+    const flashes = messages.map((m) => `<p class="flash">${escape(String(m))}</p>`).join("")
+    const who = Option.match(user, {
+      onNone: () => `<a href="/login">Log in</a>`,
+      onSome: (name) => `Logged in as <b>${escape(name)}</b> · <a href="/logout">Log out</a>`
+    })
+    return HttpServerResponse.html(
+      `<!doctype html><title>effect-redis-sessions</title><nav><a href="/">Home</a> · <a href="/counter">Counter</a> · <a href="/note">Note</a> · ${who}</nav>${flashes}${body}`
+    )
+  })
+
+const form = (action: string, fields: string, token: string) =>
+  `<form method="post" action="${action}">${fields}<input type="hidden" name="csrf" value="${token}"><button>Send</button></form>`
+
+const FormBody = Schema.Struct({
+  csrf: Schema.String,
+  name: Schema.optional(Schema.String),
+  note: Schema.optional(Schema.String)
+})
+
+/** Reads a form post and checks its CSRF token; a bad token answers 403. */
+const postedForm = Effect.gen(function*() {
+  const body = yield* HttpServerRequest.schemaBodyUrlParams(FormBody)
+  if (!(yield* Session.verifyCsrfToken(body.csrf))) {
+    return yield* Effect.fail(HttpServerResponse.text("Invalid CSRF token", { status: 403 }))
+  }
+  return body
+})
+
+const redirect = (location: string) => HttpServerResponse.empty({ status: 303, headers: { location } })
+
+const Routes = HttpLayerRouter.addAll([
+  HttpLayerRouter.route("GET", "/", page("<h1>Welcome</h1><p>Sessions are stored only once something is written.</p>")),
+  HttpLayerRouter.route(
+    "GET",
+    "/counter",
+    Effect.gen(function*() {
+      const visits = Option.getOrElse(yield* Session.get(Visits), () => 0) + 1
+      yield* Session.set(Visits, visits)
+      return yield* page(`<h1>Counter</h1><p>You have seen this page ${visits} time(s).</p>`)
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/login",
+    Effect.flatMap(
+      Session.getCsrfToken,
+      (token) => page(`<h1>Log in</h1>${form("/login", `<input name="name" placeholder="Your name" required>`, token)}`)
+    )
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/login",
+    Effect.gen(function*() {
+      const { name } = yield* postedForm
+      yield* Session.regenerate
+      yield* Session.set(User, (name ?? "").trim() || "anonymous")
+      yield* Session.flash("Welcome!")
+      return redirect("/")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/logout",
+    Effect.gen(function*() {
+      yield* Session.invalidate
+      yield* Session.flash("You are logged out.")
+      return redirect("/")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/note",
+    Effect.gen(function*() {
+      const token = yield* Session.getCsrfToken
+      const note = Option.getOrElse(yield* Session.get("note"), () => "")
+      return yield* page(
+        `<h1>Note</h1><p>Saved: ${escape(String(note))}</p>${form("/note", `<input name="note">`, token)}`
+      )
+    })
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/note",
+    Effect.gen(function*() {
+      const { note } = yield* postedForm
+      yield* Session.set("note", note ?? "")
+      yield* Session.flash("Note saved.")
+      return redirect("/note")
+    })
+  )
+])
+
+/** In-memory sessions unless REDIS_URL is set; the secret falls back to a development value. */
+const SessionLive = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const redisUrl = yield* Config.option(Config.string("REDIS_URL"))
+    const secret = yield* Config.string("REDIS_SESSIONS_SECRET").pipe(
+      Config.withDefault("development-only-secret-change-me-please!")
+    )
+    if (Option.isNone(redisUrl)) {
+      yield* Effect.log("Sessions: in-memory store (set REDIS_URL to use Redis)")
+      return RedisSession.layerMemory({ secret })
+    }
+    yield* Effect.log("Sessions: Redis store")
+    return RedisSession.layer({ secret, url: redisUrl.value })
+  })
+)
+
+const port = Number(process.env.PORT ?? 3000)
+
+HttpLayerRouter.serve(Routes.pipe(Layer.provide(SessionLive))).pipe(
+  Layer.provide(NodeHttpServer.layer(createServer, { port })),
+  Layer.launch,
+  NodeRuntime.runMain
+)
