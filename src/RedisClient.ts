@@ -33,6 +33,12 @@ export interface Options {
   readonly connectTimeout?: number | undefined
   /** Deadline for every command. Default 1000. */
   readonly commandTimeout?: number | undefined
+  /**
+   * Build the layer without waiting for Redis: the app starts even when Redis is down, session
+   * operations fail with `RedisError` (503) until it is reachable, and the client keeps reconnecting.
+   * Default `false`: the layer fails with `RedisError` when Redis is not reachable within `connectTimeout`.
+   */
+  readonly lazyConnect?: boolean | undefined
   /** `host:port` seeds of a Redis Cluster. */
   readonly clusterNodes?: ReadonlyArray<string> | undefined
   /** `host:port` addresses of Redis Sentinels. */
@@ -179,8 +185,8 @@ const construct = (options: Options): Redis | Cluster => {
 }
 
 /**
- * Builds a client, connects within `connectTimeout` (failing with `RedisError` otherwise) and closes it
- * when the scope ends.
+ * Builds a client, connects within `connectTimeout` (failing with `RedisError` otherwise, unless
+ * `lazyConnect`) and closes it when the scope ends.
  *
  * @since 0.1.0
  * @category constructors
@@ -198,15 +204,20 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const runFork = Runtime.runFork(yield* Effect.runtime<never>())
   client.on("error", (cause) => runFork(Effect.logDebug("Redis connection error", cause)))
   const connectTimeout = options.connectTimeout ?? 5000
-  yield* Effect.tryPromise({
+  const connect = Effect.tryPromise({
     try: () => client.connect(),
     catch: (cause) => new RedisError({ reason: "Connection", operation: "connect", cause })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(connectTimeout),
-      onTimeout: () => new RedisError({ reason: "Timeout", operation: "connect" })
-    })
-  )
+  })
+  if (options.lazyConnect === true) {
+    yield* Effect.forkDaemon(Effect.ignore(connect))
+  } else {
+    yield* connect.pipe(
+      Effect.timeoutFail({
+        duration: Duration.millis(connectTimeout),
+        onTimeout: () => new RedisError({ reason: "Timeout", operation: "connect" })
+      })
+    )
+  }
   return makeService(client, options.commandTimeout ?? 1000)
 })
 

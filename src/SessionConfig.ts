@@ -117,6 +117,7 @@ export interface Options {
   readonly socketTimeout?: number | undefined
   readonly connectTimeout?: number | undefined
   readonly commandTimeout?: number | undefined
+  readonly lazyConnect?: boolean | undefined
   readonly clusterNodes?: ReadonlyArray<string> | undefined
   readonly sentinels?: ReadonlyArray<string> | undefined
   readonly sentinelMasterName?: string | undefined
@@ -202,48 +203,45 @@ const HostPort = Schema.String.pipe(
 
 /** Every setting, by its name after `redis.sessions.`. */
 const SETTINGS = {
-  secret: (text(Secret)),
-  secrets: (listOf(Secret)),
-  timeout: (integer(1)),
-  absolute_timeout: (integer(1)),
-  cookie_name: (text(CookieName)),
-  cookie_max_age: (integer(1)),
-  cookie_path: (text(Schema.String.pipe(Schema.startsWith("/")))),
-  cookie_domain: (text()),
+  secret: text(Secret),
+  secrets: listOf(Secret),
+  timeout: integer(1),
+  absolute_timeout: integer(1),
+  cookie_name: text(CookieName),
+  cookie_max_age: integer(1),
+  cookie_path: text(Schema.String.pipe(Schema.startsWith("/"))),
+  cookie_domain: text(),
   cookie_secure: boolean,
   cookie_httponly: boolean,
-  cookie_samesite: (
-    text(Schema.String).pipe(
-      Schema.compose(Schema.transform(Schema.String, Schema.Literal("lax", "strict", "none"), {
-        strict: false,
-        decode: (s) => s.trim().toLowerCase(),
-        encode: (s) => s
-      }))
-    )
+  cookie_samesite: text(Schema.String).pipe(
+    Schema.compose(Schema.transform(Schema.String, Schema.Literal("lax", "strict", "none"), {
+      strict: false,
+      decode: (s) => s.trim().toLowerCase(),
+      encode: (s) => s
+    }))
   ),
   cookie_on_exception: boolean,
-  prefix: (text()),
-  id_encoding: (text(Schema.Literal("hex", "base64url"))),
+  prefix: text(),
+  id_encoding: text(Schema.Literal("hex", "base64url")),
   strict: boolean,
-  max_size: (integer(64)),
-  url: (
-    text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, {
-      message: () => "must start with redis:// or rediss://"
-    })))
-  ),
-  host: (text()),
-  port: (integer(1, 65535)),
-  db: (integer(0)),
-  username: (text()),
-  password: (text()),
-  unix_socket_path: (text()),
+  max_size: integer(64),
+  url: text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, {
+    message: () => "must start with redis:// or rediss://"
+  }))),
+  host: text(),
+  port: integer(1, 65535),
+  db: integer(0),
+  username: text(),
+  password: text(),
+  unix_socket_path: text(),
+  lazy_connect: boolean,
   socket_timeout: seconds,
   connect_timeout: seconds,
   command_timeout: seconds,
-  cluster_nodes: (listOf(HostPort)),
-  sentinels: (listOf(HostPort)),
-  sentinel_master_name: (text()),
-  sentinel_password: (text())
+  cluster_nodes: listOf(HostPort),
+  sentinels: listOf(HostPort),
+  sentinel_master_name: text(),
+  sentinel_password: text()
 }
 
 type Decoded = { -readonly [K in keyof typeof SETTINGS]?: Schema.Schema.Type<(typeof SETTINGS)[K]> }
@@ -328,6 +326,7 @@ const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Setti
       unixSocketPath: d.unix_socket_path,
       connectTimeout: Math.round((d.connect_timeout ?? d.socket_timeout ?? 5) * 1000),
       commandTimeout: Math.round(commandTimeout * 1000),
+      lazyConnect: d.lazy_connect ?? false,
       clusterNodes: d.cluster_nodes,
       sentinels: d.sentinels,
       sentinelMasterName: d.sentinel_master_name,
