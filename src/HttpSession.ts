@@ -25,6 +25,7 @@ import { type CookieAction, makeRequestSession, type RequestSession } from "./in
 import { Codec, Session } from "./Session.js"
 import { SessionConfig, type SessionOptions } from "./SessionConfig.js"
 import * as SessionId from "./SessionId.js"
+import * as SessionIndex from "./SessionIndex.js"
 import { SessionStore } from "./SessionStore.js"
 
 type Services = Parameters<typeof makeRequestSession>[0]
@@ -149,8 +150,8 @@ export const middleware = HttpMiddleware.make((app) =>
 ) => HttpApp.Default<E, Exclude<R, Session> | SessionConfig | SessionStore>
 
 /**
- * Middleware for `HttpLayerRouter`: provide this layer to routes (or to the server) and every route gets
- * `Session`. Needs `SessionConfig` and `SessionStore` (see `RedisSession` for ready-made layers).
+ * Middleware for `HttpLayerRouter`: provide this layer to routes and every route gets `Session` (and
+ * `SessionIndex`). Needs `SessionConfig` and `SessionStore` (see `RedisSession` for ready-made layers).
  *
  * @example
  * ```ts
@@ -166,8 +167,12 @@ export const middleware = HttpMiddleware.make((app) =>
  * @since 0.1.0
  * @category middleware
  */
-export const layerRouter = HttpLayerRouter.middleware<{ provides: Session }>()(
-  Effect.map(services, (services) => (httpEffect) => provideSession(services, httpEffect))
+export const layerRouter = HttpLayerRouter.middleware<{ provides: Session | SessionIndex.SessionIndex }>()(
+  Effect.gen(function*() {
+    const context = yield* services
+    const index = yield* SessionIndex.make
+    return (httpEffect) => provideSession(context, Effect.provideService(httpEffect, SessionIndex.SessionIndex, index))
+  })
 ).layer
 
 /**

@@ -2,8 +2,9 @@
  * Ready-made layers. `RedisSessionLive` is the one-line integration: provide it to an `HttpLayerRouter`
  * server and every route gets `Session`, with the Redis client and the settings read from `Config`.
  *
- * `layer*` give the `HttpLayerRouter` middleware; `layerServices*` give only `SessionConfig` and
- * `SessionStore`, for `HttpSession.middleware` (HttpRouter / HttpApp) and `HttpSession.layerHttpApi`.
+ * `layer*` give the `HttpLayerRouter` middleware (every route gets `Session` and `SessionIndex`);
+ * `layerServices*` give only `SessionConfig` and `SessionStore`, for `HttpSession.middleware`
+ * (HttpRouter / HttpApp), `HttpSession.layerHttpApi` and `SessionIndex.layer`.
  *
  * @since 0.1.0
  */
@@ -17,6 +18,9 @@ import * as RedisSessionStore from "./RedisSessionStore.js"
 import * as SessionConfig from "./SessionConfig.js"
 import type { RedisError, SessionConfigError } from "./SessionError.js"
 import * as SessionStore from "./SessionStore.js"
+
+const sessions = <E>(services: Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, E>) =>
+  HttpSession.layerRouter.pipe(Layer.provide(services))
 
 const servicesFrom = <E, R>(settings: Effect.Effect<SessionConfig.Settings, E, R>) =>
   Layer.unwrapEffect(Effect.map(settings, (s) =>
@@ -85,8 +89,7 @@ export const layerServicesConfig = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: SessionConfig.Options) =>
-  HttpSession.layerRouter.pipe(Layer.provide(layerServices(options)))
+export const layer = (options: SessionConfig.Options) => sessions(layerServices(options))
 
 /**
  * The `HttpLayerRouter` session middleware on Redis, from a `redis.sessions.*` settings record.
@@ -106,7 +109,7 @@ export const layer = (options: SessionConfig.Options) =>
  * @category layers
  */
 export const layerFromSettings = (settings: Readonly<Record<string, unknown>>) =>
-  HttpSession.layerRouter.pipe(Layer.provide(layerServicesFromSettings(settings)))
+  sessions(layerServicesFromSettings(settings))
 
 /**
  * The `HttpLayerRouter` session middleware on Redis, from Effect `Config`.
@@ -115,7 +118,7 @@ export const layerFromSettings = (settings: Readonly<Record<string, unknown>>) =
  * @category layers
  */
 export const layerConfig = (config: Config.Config<SessionConfig.Settings> = SessionConfig.config) =>
-  HttpSession.layerRouter.pipe(Layer.provide(layerServicesConfig(config)))
+  sessions(layerServicesConfig(config))
 
 /**
  * The one-line integration: sessions for every route of an `HttpLayerRouter` server, on Redis, with every
@@ -129,7 +132,7 @@ export const layerConfig = (config: Config.Config<SessionConfig.Settings> = Sess
  * import { Layer } from "effect"
  *
  * declare const Routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter>
- * const Server = HttpLayerRouter.serve(Routes).pipe(Layer.provide(RedisSessionLive))
+ * const Server = HttpLayerRouter.serve(Routes.pipe(Layer.provide(RedisSessionLive)))
  * ```
  *
  * @since 0.1.0
@@ -152,7 +155,4 @@ export const RedisSessionLive = layerConfig()
  * @category layers
  */
 export const layerMemory = (options: SessionConfig.Options) =>
-  HttpSession.layerRouter.pipe(
-    Layer.provide(SessionStore.layerMemory),
-    Layer.provide(SessionConfig.layer(options))
-  )
+  sessions(Layer.merge(SessionStore.layerMemory, SessionConfig.layer(options)))

@@ -100,8 +100,8 @@ export class Session extends Context.Tag("effect-redis-sessions/Session")<Sessio
     (key: string, value: unknown): Effect.Effect<void, SessionEncodeError>
   }
   /** Removes a key; removing a missing key changes nothing. */
-  readonly remove: (key: Key<unknown>) => Effect.Effect<void>
-  readonly has: (key: Key<unknown>) => Effect.Effect<boolean, RedisError>
+  readonly remove: (key: Key<any>) => Effect.Effect<void>
+  readonly has: (key: Key<any>) => Effect.Effect<boolean, RedisError>
   /** Every key, flash queues (`_f_<queue>`) and the CSRF token (`_csrft_`) included. */
   readonly keys: Effect.Effect<ReadonlyArray<string>, RedisError>
   readonly values: Effect.Effect<ReadonlyArray<unknown>, RedisError>
@@ -123,6 +123,13 @@ export class Session extends Context.Tag("effect-redis-sessions/Session")<Sessio
   }
   /** Forces a commit (and a TTL refresh) even when nothing changed. */
   readonly changed: Effect.Effect<void>
+  /** The principal (user id) this session is bound to, if any. */
+  readonly principal: Effect.Effect<Option.Option<string>, RedisError>
+  /**
+   * Binds the session to a principal (call it at login): it is then listed, and can be revoked, through
+   * `SessionIndex`. Regenerated sessions stay bound.
+   */
+  readonly bind: (principal: string) => Effect.Effect<void>
   /**
    * Deletes the session now; later use of the session starts a new, lazy one. The response deletes the
    * cookie unless a new session is stored.
@@ -205,14 +212,14 @@ export const set: {
  * @since 0.1.0
  * @category accessors
  */
-export const remove = (key: Key<unknown>): Effect.Effect<void, never, Session> =>
+export const remove = (key: Key<any>): Effect.Effect<void, never, Session> =>
   Effect.flatMap(Session, (s) => s.remove(key))
 
 /**
  * @since 0.1.0
  * @category accessors
  */
-export const has = (key: Key<unknown>): Effect.Effect<boolean, RedisError, Session> =>
+export const has = (key: Key<any>): Effect.Effect<boolean, RedisError, Session> =>
   Effect.flatMap(Session, (s) => s.has(key))
 
 /**
@@ -281,6 +288,31 @@ export const setDefault: {
  * @category accessors
  */
 export const changed: Effect.Effect<void, never, Session> = Effect.flatMap(Session, (s) => s.changed)
+
+/**
+ * @since 0.1.0
+ * @category accessors
+ */
+export const principal: Effect.Effect<Option.Option<string>, RedisError, Session> = Effect.flatMap(
+  Session,
+  (s) => s.principal
+)
+
+/**
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const login = (userId: string) =>
+ *   Effect.all([Session.regenerate, Session.bind(userId), Session.set("userId", userId)], { discard: true })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const bind = (principal: string): Effect.Effect<void, never, Session> =>
+  Effect.flatMap(Session, (s) => s.bind(principal))
 
 /**
  * @example

@@ -50,6 +50,8 @@ export interface SessionOptions {
   readonly strict: boolean
   /** Largest stored session, in bytes of field names plus values. */
   readonly maxSize: number
+  /** When a principal has more live sessions than this, the oldest are revoked. */
+  readonly maxSessionsPerPrincipal: number | undefined
 }
 
 /**
@@ -107,6 +109,7 @@ export interface Options {
   readonly idEncoding?: "hex" | "base64url" | undefined
   readonly strict?: boolean | undefined
   readonly maxSize?: number | undefined
+  readonly maxSessionsPerPrincipal?: number | undefined
   readonly url?: string | Redacted.Redacted<string> | undefined
   readonly host?: string | undefined
   readonly port?: number | undefined
@@ -225,6 +228,7 @@ const SETTINGS = {
   id_encoding: text(Schema.Literal("hex", "base64url")),
   strict: boolean,
   max_size: integer(64),
+  max_sessions_per_principal: integer(1),
   url: text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, {
     message: () => "must start with redis:// or rediss://"
   }))),
@@ -314,7 +318,8 @@ const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Setti
       prefix: d.prefix ?? "",
       idEncoding: d.id_encoding ?? "hex",
       strict: d.strict ?? false,
-      maxSize: d.max_size ?? DEFAULT_MAX_SIZE
+      maxSize: d.max_size ?? DEFAULT_MAX_SIZE,
+      maxSessionsPerPrincipal: d.max_sessions_per_principal
     },
     redis: {
       url: redacted(d.url),

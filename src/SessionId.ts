@@ -127,3 +127,20 @@ export const verify = (
  * @category keys
  */
 export const storageKey = (prefix: string, id: string): string => prefix + createHash("sha256").update(id).digest("hex")
+
+/**
+ * The Redis key of a principal's session index. The principal's hash is a Redis Cluster hash tag, so a
+ * principal's index keys share a slot.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ *
+ * SessionId.principalKey("session:", "user-42") // "session:principal:{<64 hex>}"
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const principalKey = (prefix: string, principal: string): string =>
+  `${prefix}principal:{${createHash("sha256").update(principal).digest("hex")}}`

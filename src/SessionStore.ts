@@ -30,6 +30,12 @@ export interface StoredSession {
   readonly timeout: number
   /** Epoch milliseconds after which the session is dead however active it is. */
   readonly absoluteDeadline: number | undefined
+  /** The principal (user id) the session is bound to. */
+  readonly principal: string | undefined
+  /** When the session's life was last extended (created, committed or touched), epoch milliseconds. */
+  readonly lastSeen: number
+  /** Until when the principal's index is kept alive for this session, epoch milliseconds. */
+  readonly indexExpiry: number | undefined
   /** Milliseconds the session has left at load time. */
   readonly ttl: number
 }
@@ -45,6 +51,8 @@ export interface NewSession {
   readonly created: number
   readonly timeout: number
   readonly absoluteDeadline: number | undefined
+  readonly principal: string | undefined
+  readonly indexExpiry: number | undefined
 }
 
 /**
@@ -60,6 +68,10 @@ export interface Changes {
   readonly remove: ReadonlyArray<string>
   /** A new idle timeout in seconds, kept for the rest of the session's life. */
   readonly timeout: number | undefined
+  /** A new principal to bind the session to. */
+  readonly principal: string | undefined
+  /** With `principal`: until when its index is kept alive for this session. */
+  readonly indexExpiry: number | undefined
   /**
    * Strict mode: for each key in `set` and `remove`, the encoded value this request read
    * (`undefined`: the key was absent). A key whose stored value differs fails the commit.
@@ -74,7 +86,37 @@ export interface Changes {
  * @since 0.1.0
  * @category models
  */
-export type CommitResult = "Committed" | "Gone"
+export type CommitResult =
+  | { readonly _tag: "Committed"; readonly renewal: IndexRenewal | undefined }
+  | { readonly _tag: "Gone" }
+
+/**
+ * A bound session's life now extends past the time its principal's index was kept alive for: the index
+ * must be extended to `until` (the store already recorded the new time in the session).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IndexRenewal {
+  readonly principal: string
+  readonly created: number
+  readonly until: number
+}
+
+/**
+ * When a bound session whose life is extended to `now + ttl` needs its principal's index renewed, the new
+ * time the index must live until (twice the session's remaining life, so renewals are rare).
+ *
+ * @since 0.1.0
+ * @category index
+ */
+export const indexRenewalTime = (
+  now: number,
+  ttl: number,
+  principal: string | undefined,
+  indexExpiry: number | undefined
+): number | undefined =>
+  principal !== undefined && (indexExpiry === undefined || now + ttl > indexExpiry) ? now + 2 * ttl : undefined
 
 /**
  * Where sessions live. Keys are storage keys (see `SessionId.storageKey`), never raw session ids.
@@ -109,7 +151,18 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
   /** Deletes a session; `true` if it existed. */
   readonly remove: (key: string) => Effect.Effect<boolean, RedisError>
   /** Sets the remaining life of an existing session (no effect on a missing one). */
-  readonly touch: (key: string, ttl: number) => Effect.Effect<void, RedisError>
+  readonly touch: (key: string, ttl: number) => Effect.Effect<IndexRenewal | undefined, RedisError>
+  /** Adds a session to a principal's index, which then lives at least `ttl` more milliseconds. */
+  readonly index: (
+    indexKey: string,
+    sessionKey: string,
+    created: number,
+    ttl: number
+  ) => Effect.Effect<void, RedisError>
+  /** The sessions in a principal's index (storage key → creation time); some may have ended. */
+  readonly indexed: (indexKey: string) => Effect.Effect<ReadonlyMap<string, number>, RedisError>
+  /** Removes sessions from a principal's index. */
+  readonly unindex: (indexKey: string, sessionKeys: ReadonlyArray<string>) => Effect.Effect<void, RedisError>
 }>() {}
 
 /**
@@ -138,6 +191,14 @@ interface Entry {
   readonly created: number
   timeout: number
   readonly absoluteDeadline: number | undefined
+  principal: string | undefined
+  indexExpiry: number | undefined
+  lastSeen: number
+  expiresAt: number
+}
+
+interface Index {
+  readonly members: Map<string, number>
   expiresAt: number
 }
 
@@ -150,12 +211,21 @@ interface Entry {
  */
 export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() => {
   const entries = new Map<string, Entry>()
-  const live = (key: string, now: number): Entry | undefined => {
-    const entry = entries.get(key)
+  const indexes = new Map<string, Index>()
+  const live = <A extends { expiresAt: number }>(map: Map<string, A>, key: string, now: number): A | undefined => {
+    const entry = map.get(key)
     if (entry === undefined) return undefined
     if (entry.expiresAt > now) return entry
-    entries.delete(key)
+    map.delete(key)
     return undefined
+  }
+  const extend = (entry: Entry, now: number, ttl: number): IndexRenewal | undefined => {
+    entry.expiresAt = now + ttl
+    entry.lastSeen = now
+    const until = indexRenewalTime(now, ttl, entry.principal, entry.indexExpiry)
+    if (until === undefined) return undefined
+    entry.indexExpiry = until
+    return { principal: entry.principal!, created: entry.created, until }
   }
   const conflict = (entry: Entry, changes: Changes): string | undefined => {
     if (changes.expected === undefined) return undefined
@@ -167,12 +237,15 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
   return SessionStore.of({
     load: (key) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = live(key, now)
+        const entry = live(entries, key, now)
         return entry === undefined ? Option.none() : Option.some({
           fields: new Map(entry.fields),
           created: entry.created,
           timeout: entry.timeout,
           absoluteDeadline: entry.absoluteDeadline,
+          principal: entry.principal,
+          lastSeen: entry.lastSeen,
+          indexExpiry: entry.indexExpiry,
           ttl: entry.expiresAt - now
         })
       }),
@@ -180,20 +253,23 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const size = sizeOf(session.fields)
         if (size > maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize }))
-        if (live(key, now) !== undefined) return Effect.succeed(false)
+        if (live(entries, key, now) !== undefined) return Effect.succeed(false)
         entries.set(key, {
           fields: new Map(session.fields),
           created: session.created,
           timeout: session.timeout,
           absoluteDeadline: session.absoluteDeadline,
+          principal: session.principal,
+          indexExpiry: session.indexExpiry,
+          lastSeen: now,
           expiresAt: now + lifetime(now, session.timeout, session.absoluteDeadline)
         })
         return Effect.succeed(true)
       }),
     commit: (key, changes, maxSize) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<CommitResult, SessionConflict | SessionTooLarge> => {
-        const entry = live(key, now)
-        if (entry === undefined) return Effect.succeed("Gone")
+        const entry = live(entries, key, now)
+        if (entry === undefined) return Effect.succeed({ _tag: "Gone" })
         const conflicting = conflict(entry, changes)
         if (conflicting !== undefined) return Effect.fail(new SessionConflict({ key: conflicting }))
         const fields = new Map(changes.clear ? [] : entry.fields)
@@ -204,24 +280,42 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
         entry.fields.clear()
         for (const [k, v] of fields) entry.fields.set(k, v)
         if (changes.timeout !== undefined) entry.timeout = changes.timeout
+        if (changes.principal !== undefined) {
+          entry.principal = changes.principal
+          entry.indexExpiry = changes.indexExpiry
+        }
         const ttl = lifetime(now, entry.timeout, entry.absoluteDeadline)
         if (ttl <= 0) {
           entries.delete(key)
-          return Effect.succeed("Gone")
+          return Effect.succeed({ _tag: "Gone" })
         }
-        entry.expiresAt = now + ttl
-        return Effect.succeed("Committed")
+        return Effect.succeed({ _tag: "Committed", renewal: extend(entry, now, ttl) })
       }),
     remove: (key) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const existed = live(key, now) !== undefined
+        const existed = live(entries, key, now) !== undefined
         entries.delete(key)
         return existed
       }),
     touch: (key, ttl) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = live(key, now)
-        if (entry !== undefined) entry.expiresAt = now + ttl
+        const entry = live(entries, key, now)
+        return entry === undefined ? undefined : extend(entry, now, ttl)
+      }),
+    index: (indexKey, sessionKey, created, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const index = live(indexes, indexKey, now) ?? { members: new Map(), expiresAt: 0 }
+        index.members.set(sessionKey, created)
+        index.expiresAt = Math.max(index.expiresAt, now + ttl)
+        indexes.set(indexKey, index)
+      }),
+    indexed: (indexKey) => Effect.map(Clock.currentTimeMillis, (now) => new Map(live(indexes, indexKey, now)?.members)),
+    unindex: (indexKey, sessionKeys) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const index = live(indexes, indexKey, now)
+        if (index === undefined) return
+        for (const key of sessionKeys) index.members.delete(key)
+        if (index.members.size === 0) indexes.delete(indexKey)
       })
   })
 })

@@ -21,6 +21,8 @@ export * as SessionError from "./SessionError.js"
 /** @since 0.1.0 */
 export * as SessionId from "./SessionId.js"
 /** @since 0.1.0 */
+export * as SessionIndex from "./SessionIndex.js"
+/** @since 0.1.0 */
 export * as SessionKey from "./SessionKey.js"
 /** @since 0.1.0 */
 export * as SessionStore from "./SessionStore.js"

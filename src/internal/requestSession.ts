@@ -15,7 +15,8 @@ import {
 } from "../SessionError.js"
 import * as SessionId from "../SessionId.js"
 import { isSessionKey, type SessionKey } from "../SessionKey.js"
-import { type Changes, lifetime, type SessionStore, type StoredSession } from "../SessionStore.js"
+import { type Changes, type IndexRenewal, lifetime, type SessionStore, type StoredSession } from "../SessionStore.js"
+import * as PrincipalIndex from "./principalIndex.js"
 
 const CSRF_KEY = "_csrft_"
 const flashKey = (queue: string) => `_f_${queue}`
@@ -76,6 +77,8 @@ export class RequestSession {
   private created = 0
   private timeout: number
   private absoluteDeadline: number | undefined
+  private principal: string | undefined
+  private principalChange: string | undefined
   /** Storage key of a session this one was regenerated from, deleted at commit. */
   private retired: string | undefined
 
@@ -117,6 +120,7 @@ export class RequestSession {
     this.cleared = false
     this.dirty = false
     this.timeoutChange = undefined
+    this.principal = this.principalChange = undefined
     this.timeout = this.services.options.timeout
     return Effect.map(Clock.currentTimeMillis, (now) => {
       this.created = now
@@ -147,6 +151,7 @@ export class RequestSession {
         this.created = stored!.created
         this.timeout = this.timeoutChange ?? stored!.timeout
         this.absoluteDeadline = stored!.absoluteDeadline
+        this.principal = this.principalChange ?? stored!.principal
         this.current = new Map(this.cleared ? [] : stored!.fields)
         for (const [k, v] of this.changes) applyChange(this.current, k, v)
         return Effect.void
@@ -165,7 +170,13 @@ export class RequestSession {
 
   /** Changes made before the session turned out to be gone, to apply to its replacement. */
   private pendingChanges() {
-    return { changes: this.changes, cleared: this.cleared, dirty: this.dirty, timeout: this.timeoutChange }
+    return {
+      changes: this.changes,
+      cleared: this.cleared,
+      dirty: this.dirty,
+      timeout: this.timeoutChange,
+      principal: this.principalChange
+    }
   }
 
   private replay(pending: ReturnType<RequestSession["pendingChanges"]>) {
@@ -176,6 +187,7 @@ export class RequestSession {
     }
     this.dirty = pending.dirty
     if (pending.timeout !== undefined) this.timeout = this.timeoutChange = pending.timeout
+    if (pending.principal !== undefined) this.principal = this.principalChange = pending.principal
   }
 
   /** Prepares a write: starts a new session after invalidate, never loads. */
@@ -273,6 +285,12 @@ export class RequestSession {
             ? Effect.succeed(existing.value)
             : Effect.as(this.service.set(key as string, value), value))) as Session["Type"]["setDefault"],
     changed: Effect.suspend(() => Effect.map(this.writable(), () => void (this.dirty = true))),
+    principal: this.read(() => Option.fromNullable(this.principal)),
+    bind: (principal) =>
+      Effect.map(this.writable(), () => {
+        this.principal = this.principalChange = principal
+        this.dirty = true
+      }),
     invalidate: Effect.suspend(() => {
       this.checkCookie()
       const doomed = [
@@ -394,6 +412,7 @@ export class RequestSession {
       if (!slide) return Effect.succeed(this.refreshCookie(false))
       const key = SessionId.storageKey(this.services.options.prefix, this.sessionId!)
       return this.services.store.touch(key, target).pipe(
+        Effect.flatMap((renewal) => renewal === undefined ? Effect.void : this.index(key, renewal)),
         Effect.catchAll((error) => Effect.logDebug("Session TTL refresh failed", error)),
         Effect.forkDaemon,
         Effect.as(this.refreshCookie(true))
@@ -401,7 +420,28 @@ export class RequestSession {
     })
   }
 
-  private changeSet(): Changes {
+  /** Until when a newly bound session keeps its principal's index alive: twice its life. */
+  private newIndexExpiry(now: number): number | undefined {
+    return this.principal === undefined ? undefined : now + 2 * lifetime(now, this.timeout, this.absoluteDeadline)
+  }
+
+  /** Keeps `key` in its principal's index until `until`; after a new binding, applies the per-principal limit. */
+  private index(key: string, entry: IndexRenewal, bound = false): Effect.Effect<void, RedisError> {
+    const { options, store } = this.services
+    return Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) =>
+        store.index(SessionId.principalKey(options.prefix, entry.principal), key, entry.created, entry.until - now)
+    ).pipe(
+      Effect.zipRight(
+        bound && options.maxSessionsPerPrincipal !== undefined
+          ? PrincipalIndex.enforceLimit(store, options.prefix, entry.principal, options.maxSessionsPerPrincipal)
+          : Effect.void
+      )
+    )
+  }
+
+  private changeSet(now: number): Changes {
     const set = new Map<string, string>()
     const remove: Array<string> = []
     for (const [k, v] of this.changes) {
@@ -414,6 +454,8 @@ export class RequestSession {
       set,
       remove,
       timeout: this.timeoutChange,
+      principal: this.principalChange,
+      indexExpiry: this.principalChange === undefined ? undefined : this.newIndexExpiry(now),
       expected: this.services.options.strict && loaded !== undefined
         ? new Map(Array.from(this.changes.keys(), (k) => [k, loaded.get(k)]))
         : undefined
@@ -422,10 +464,21 @@ export class RequestSession {
 
   private commitChanges(failed: boolean) {
     const key = SessionId.storageKey(this.services.options.prefix, this.sessionId!)
-    return Effect.flatMap(
-      this.services.store.commit(key, this.changeSet(), this.services.options.maxSize),
-      (result) => {
-        if (result === "Committed") return Effect.succeed(this.refreshCookie(true))
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const changes = this.changeSet(now)
+      return Effect.flatMap(this.services.store.commit(key, changes, this.services.options.maxSize), (result) => {
+        if (result._tag === "Committed") {
+          const bound = changes.principal === undefined ? undefined : {
+            principal: changes.principal,
+            created: this.created,
+            until: changes.indexExpiry!
+          }
+          const entry = result.renewal ?? bound
+          return Effect.as(
+            entry === undefined ? Effect.void : this.index(key, entry, bound !== undefined),
+            this.refreshCookie(true)
+          )
+        }
         if (this.phase === "Existing") {
           return Effect.as(
             Effect.logWarning("Session ended while the request ran; its changes were dropped"),
@@ -438,12 +491,13 @@ export class RequestSession {
           this.replay(pending)
           return this.commit(failed)
         })
-      }
-    )
+      })
+    })
   }
 
   private createFresh() {
     const attempt = (
+      now: number,
       remaining: number
     ): Effect.Effect<CookieAction, RedisError | SessionTooLarge | IdGenerationError> =>
       Effect.flatMap(this.currentId(), (id) => {
@@ -454,17 +508,33 @@ export class RequestSession {
           fields,
           created: this.created,
           timeout: this.timeout,
-          absoluteDeadline: this.absoluteDeadline
+          absoluteDeadline: this.absoluteDeadline,
+          principal: this.principal,
+          indexExpiry: this.newIndexExpiry(now)
         }
         const key = SessionId.storageKey(this.services.options.prefix, id)
         return Effect.flatMap(this.services.store.create(key, session, this.services.options.maxSize), (created) => {
-          if (created) return Effect.succeed(this.cookieFor(id))
+          if (created) {
+            return Effect.as(
+              session.principal === undefined ? Effect.void : this.index(key, {
+                principal: session.principal,
+                created: session.created,
+                until: session.indexExpiry!
+              }, true),
+              this.cookieFor(id)
+            )
+          }
           if (remaining <= 1) return Effect.fail(new IdGenerationError({ reason: "Collision" }))
           this.sessionId = undefined
-          return attempt(remaining - 1)
+          return attempt(now, remaining - 1)
         })
       })
-    return Effect.zipWith(attempt(CREATE_ATTEMPTS), this.retire(), (action) => action, { concurrent: true })
+    return Effect.zipWith(
+      Effect.flatMap(Clock.currentTimeMillis, (now) => attempt(now, CREATE_ATTEMPTS)),
+      this.retire(),
+      (action) => action,
+      { concurrent: true }
+    )
   }
 }
 

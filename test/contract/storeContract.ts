@@ -20,6 +20,8 @@ const fresh = (
   created: 1_000,
   timeout: 60,
   absoluteDeadline: undefined,
+  principal: undefined,
+  indexExpiry: undefined,
   ...overrides
 })
 
@@ -28,6 +30,8 @@ const changes = (overrides: Partial<Changes> = {}): Changes => ({
   set: new Map(),
   remove: [],
   timeout: undefined,
+  principal: undefined,
+  indexExpiry: undefined,
   expected: undefined,
   ...overrides
 })
@@ -78,9 +82,9 @@ export const storeContract = (
       Effect.gen(function*() {
         const store = yield* SessionStore
         yield* store.create(key, fresh({ x: "0" }), MAX)
-        assert.strictEqual(yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX), "Committed")
-        assert.strictEqual(yield* store.commit(key, changes({ set: new Map([["b", "2"]]) }), MAX), "Committed")
-        assert.strictEqual(yield* store.commit(key, changes({ remove: ["x"] }), MAX), "Committed")
+        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX))._tag, "Committed")
+        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["b", "2"]]) }), MAX))._tag, "Committed")
+        assert.strictEqual((yield* store.commit(key, changes({ remove: ["x"] }), MAX))._tag, "Committed")
         const loaded = Option.getOrThrow(yield* store.load(key))
         assert.deepStrictEqual(Object.fromEntries(loaded.fields), { a: "1", b: "2" })
       }))
@@ -91,7 +95,7 @@ export const storeContract = (
         yield* store.create(key, fresh({ user: "\"alice\"" }), MAX)
         assert.isTrue(yield* store.remove(key))
         assert.isFalse(yield* store.remove(key))
-        assert.strictEqual(yield* store.commit(key, changes({ set: new Map([["cart", "[]"]]) }), MAX), "Gone")
+        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["cart", "[]"]]) }), MAX))._tag, "Gone")
         assert.isTrue(Option.isNone(yield* store.load(key)))
       }))
 
@@ -131,11 +135,11 @@ export const storeContract = (
         const loaded = Option.getOrThrow(yield* store.load(key))
         assert.deepStrictEqual(Object.fromEntries(loaded.fields), { a: "2" })
         assert.strictEqual(
-          yield* store.commit(
+          (yield* store.commit(
             key,
             changes({ set: new Map([["a", "3"]]), remove: ["z"], expected: new Map([["a", "2"], ["z", undefined]]) }),
             MAX
-          ),
+          ))._tag,
           "Committed"
         )
       }))
@@ -152,11 +156,11 @@ export const storeContract = (
         assert.deepStrictEqual(Object.fromEntries(Option.getOrThrow(yield* store.load(key)).fields), { a: "1" })
         // replacing a value counts the new size, not both
         assert.strictEqual(
-          yield* store.commit(key, changes({ set: new Map([["a", "y".repeat(90)]]) }), 100),
+          (yield* store.commit(key, changes({ set: new Map([["a", "y".repeat(90)]]) }), 100))._tag,
           "Committed"
         )
         assert.strictEqual(
-          yield* store.commit(key, changes({ set: new Map([["a", "z".repeat(98)]]) }), 100),
+          (yield* store.commit(key, changes({ set: new Map([["a", "z".repeat(98)]]) }), 100))._tag,
           "Committed"
         )
         const tooBig = yield* Effect.either(store.commit(key, changes({ set: new Map([["a", "z".repeat(100)]]) }), 100))
@@ -193,8 +197,72 @@ export const storeContract = (
         yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX)
         assert.isAtMost(Option.getOrThrow(yield* store.load(key)).ttl, 1_000)
         yield* clock.advance(1_300)
-        assert.strictEqual(yield* store.commit(key, changes({ set: new Map([["a", "2"]]) }), MAX), "Gone")
+        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["a", "2"]]) }), MAX))._tag, "Gone")
         assert.isTrue(Option.isNone(yield* store.load(key)))
+      }))
+
+    test("a bound session carries its principal and last-seen time", (key) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        yield* store.create(key, fresh({}, { principal: "user-1", indexExpiry: now + 120_000 }), MAX)
+        const loaded = Option.getOrThrow(yield* store.load(key))
+        assert.strictEqual(loaded.principal, "user-1")
+        assert.strictEqual(loaded.indexExpiry, now + 120_000)
+        assert.isAtLeast(loaded.lastSeen, now)
+        const unbound = `${key}:unbound`
+        yield* store.create(unbound, fresh(), MAX)
+        assert.isUndefined(Option.getOrThrow(yield* store.load(unbound)).principal)
+      }))
+
+    test("binding by commit; a life that outgrows the index asks for one renewal", (key) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        yield* store.create(key, fresh(), MAX)
+        const bound = yield* store.commit(key, changes({ principal: "user-2", indexExpiry: now + 120_000 }), MAX)
+        assert.deepStrictEqual(bound, { _tag: "Committed", renewal: undefined })
+        assert.strictEqual(Option.getOrThrow(yield* store.load(key)).principal, "user-2")
+        // a longer timeout makes the session outlive the index: the store records and reports a renewal
+        const longer = yield* store.commit(key, changes({ timeout: 200 }), MAX)
+        assert.strictEqual(longer._tag, "Committed")
+        const renewal = longer._tag === "Committed" ? longer.renewal : undefined
+        assert.strictEqual(renewal?.principal, "user-2")
+        assert.strictEqual(renewal?.created, 1_000)
+        assert.isAtLeast(renewal!.until, now + 400_000)
+        assert.strictEqual(Option.getOrThrow(yield* store.load(key)).indexExpiry, renewal!.until)
+        const again = yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX)
+        assert.deepStrictEqual(again, { _tag: "Committed", renewal: undefined })
+        assert.isUndefined(yield* store.touch(key, 50_000))
+        assert.isUndefined(yield* store.touch(`${key}:missing`, 50_000))
+        const unboundKey = `${key}:unbound`
+        yield* store.create(unboundKey, fresh(), MAX)
+        assert.isUndefined(yield* store.touch(unboundKey, 10_000_000))
+      }))
+
+    test("a principal's index adds, lists and removes sessions", (key) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const index = `${key}:principal:{x}`
+        assert.strictEqual((yield* store.indexed(index)).size, 0)
+        yield* store.index(index, "s1", 10, 60_000)
+        yield* store.index(index, "s2", 20, 1_000)
+        assert.deepStrictEqual(Object.fromEntries(yield* store.indexed(index)), { s1: 10, s2: 20 })
+        yield* clock.advance(1_300)
+        assert.deepStrictEqual(Object.fromEntries(yield* store.indexed(index)), { s1: 10, s2: 20 })
+        yield* store.unindex(index, ["s1", "missing"])
+        assert.deepStrictEqual(Object.fromEntries(yield* store.indexed(index)), { s2: 20 })
+        yield* store.unindex(index, ["s2"])
+        assert.strictEqual((yield* store.indexed(index)).size, 0)
+      }))
+
+    test("an index expires after the longest life it was given", (key) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const index = `${key}:principal:{y}`
+        yield* store.index(index, "s1", 10, 1_000)
+        yield* clock.advance(1_300)
+        assert.strictEqual((yield* store.indexed(index)).size, 0)
       }))
 
     test("keys and values are stored byte for byte", (key) =>

@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import * as Session from "../../src/Session.js"
+import * as SessionIndex from "../../src/SessionIndex.js"
 import * as SessionKey from "../../src/SessionKey.js"
 
 export const Count = SessionKey.make("count", Schema.Int)
@@ -68,6 +69,41 @@ export const Routes = HttpLayerRouter.addAll([
     })
   ),
   HttpLayerRouter.route("GET", "/logout", Effect.as(Session.invalidate, text("bye"))),
+  HttpLayerRouter.route(
+    "GET",
+    "/sign-in/:user",
+    Effect.gen(function*() {
+      const user = yield* param("user")
+      yield* Session.regenerate
+      yield* Session.bind(user)
+      yield* Session.set(User, user)
+      return text("welcome")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/sessions/:user",
+    Effect.gen(function*() {
+      const index = yield* SessionIndex.SessionIndex
+      return text(yield* index.list(yield* param("user")))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/revoke-all/:user",
+    Effect.gen(function*() {
+      const index = yield* SessionIndex.SessionIndex
+      return text(String(yield* index.revokeAll(yield* param("user"))))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/revoke/:user/:handle",
+    Effect.gen(function*() {
+      const index = yield* SessionIndex.SessionIndex
+      return text(String(yield* index.revoke(yield* param("user"), yield* param("handle"))))
+    })
+  ),
   HttpLayerRouter.route("GET", "/dump", Effect.map(Session.entries, (e) => text(Object.fromEntries(e)))),
   HttpLayerRouter.route("GET", "/id", Effect.map(Session.id, text)),
   HttpLayerRouter.route("GET", "/is-new", Effect.map(Session.isNew, (n) => text(String(n)))),
@@ -131,7 +167,13 @@ export const Routes = HttpLayerRouter.addAll([
  * Serves the routes on a real Node HTTP server on a free loopback port, with the given session layer;
  * returns the base URL. The server lives as long as the scope.
  */
-export const serve = <E>(session: Layer.Layer<HttpLayerRouter.Request<"Requires", Session.Session>, E>) =>
+export const serve = <E>(
+  session: Layer.Layer<
+    | HttpLayerRouter.Request<"Requires", Session.Session>
+    | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
+    E
+  >
+) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
       HttpLayerRouter.serve(Routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
