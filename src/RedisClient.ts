@@ -179,7 +179,13 @@ const construct = (options: Options): Redis | Cluster => {
       sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000)
     })
   }
-  if (options.url !== undefined) return new Redis(Redacted.value(options.url), base)
+  if (options.url !== undefined) {
+    const { db: _db, username: _username, password: _password, ...fromUrl } = base as typeof base & {
+      username?: string
+      password?: string
+    }
+    return new Redis(Redacted.value(options.url), fromUrl)
+  }
   if (options.unixSocketPath !== undefined) return new Redis({ ...base, path: options.unixSocketPath })
   return new Redis({ ...base, host: options.host ?? "localhost", port: options.port ?? 6379 })
 }

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Cookies from "@effect/platform/Cookies"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -293,6 +294,12 @@ const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Setti
     if (path !== "/") issue("cookie_path", "a __Host- cookie requires cookie_path = /")
     if (d.cookie_domain !== undefined) issue("cookie_domain", "a __Host- cookie must not set a domain")
   }
+  if (Either.isLeft(Cookies.makeCookie(cookieName, "value", { path }))) {
+    issue("cookie_path", "is not a valid cookie path")
+  }
+  if (Either.isLeft(Cookies.makeCookie(cookieName, "value", { domain: d.cookie_domain }))) {
+    issue("cookie_domain", "is not a valid cookie domain")
+  }
   if (d.cluster_nodes !== undefined && d.sentinels !== undefined) {
     issue("cluster_nodes", "give either cluster_nodes or sentinels, not both")
   }
@@ -448,7 +455,7 @@ export const config: Config.Config<Settings> = Config.all(
         Record.getSomes(values as Record<string, Option.Option<string>>),
         (value, key) => [SETTINGS_PREFIX + key, value]
       )
-    ).pipe(Either.mapLeft((e) => ConfigError.InvalidData(["redis", "sessions"], e.message)))
+    ).pipe(Either.mapLeft((e) => ConfigError.InvalidData([], e.message)))
   ),
   Config.nested("sessions"),
   Config.nested("redis")

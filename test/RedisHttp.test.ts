@@ -2,6 +2,8 @@ import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as SessionId from "../src/SessionId.js"
 import { Browser } from "./utils/Browser.js"
@@ -203,6 +205,34 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
       assert.notInclude(reply.body, "handler failed")
       assert.strictEqual(JSON.parse((await browser.get("/dump")).body).attempted, true)
     }))
+
+  it.effect("blind writes that only remove or touch a session that ended meanwhile create nothing", () =>
+    withApp(async ({ redis, url }) => {
+      const browser = await withSession(url)
+      await redis.admin().del(keyOf(browser.cookie!))
+      const before = await redis.admin().dbsize()
+      const removeOnly = new Browser(url)
+      removeOnly.cookie = browser.cookie
+      const reply = await removeOnly.get("/adjust/99")
+      assert.strictEqual(reply.status, 200)
+      assert.strictEqual(await redis.admin().dbsize(), before)
+      assert.isTrue(reply.cookies.every((c) => c.value === ""))
+      const writer = new Browser(url)
+      writer.cookie = browser.cookie
+      assert.strictEqual((await writer.get("/set/fresh/value")).cookies.length, 1)
+      assert.notStrictEqual(writer.cookie, browser.cookie)
+      assert.strictEqual(await redis.admin().dbsize(), before + 1)
+    }))
+
+  it.effect("url wins over db, username and password", () =>
+    Effect.flatMap(App, ({ redis }) =>
+      Effect.gen(function*() {
+        const client = yield* RedisClient.make({ url: Redacted.make(`${redis.url}/3`), db: 5 })
+        yield* client.run("set", (c) => c.set("url-wins", "1"))
+        assert.strictEqual(yield* Effect.promise(() => redis.admin().exists("url-wins")), 0)
+        const db3 = yield* RedisClient.make({ url: Redacted.make(`${redis.url}/3`) })
+        assert.strictEqual(yield* db3.run("get", (c) => c.get("url-wins")), "1")
+      })).pipe(Effect.scoped))
 
   it.effect("an oversized session is refused with 413 and the stored one is unchanged", () =>
     withApp(async ({ url }) => {

@@ -490,6 +490,14 @@ describe("SessionConfig", () => {
         assertIssues(yield* decodeError({ cookie_samesite: "none", cookie_secure: "false" }), ["cookie_samesite"])
       }))
 
+    it.effect("a cookie path or domain that cannot be put in a Set-Cookie header is refused at start", () =>
+      Effect.gen(function*() {
+        assertIssues(
+          yield* decodeError({ cookie_path: "/app; HttpOnly=false", cookie_domain: "evil.test; Path=/" }),
+          ["cookie_domain", "cookie_path"]
+        )
+      }))
+
     it.effect("__Host- needs secure, path / and no domain", () =>
       Effect.gen(function*() {
         const ok = yield* decode({ cookie_name: "__Host-sid", cookie_secure: "true" })

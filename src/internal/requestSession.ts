@@ -299,11 +299,14 @@ export class RequestSession {
           : undefined,
         this.retired
       ].filter((key): key is string => key !== undefined)
-      this.phase = "Invalidated"
-      this.retired = undefined
-      this.changes = new Map()
-      this.dirty = false
-      return Effect.forEach(doomed, (key) => this.services.store.remove(key), { discard: true })
+      return Effect.forEach(doomed, (key) => this.services.store.remove(key), { discard: true, concurrency: 2 }).pipe(
+        Effect.tap(() => {
+          this.phase = "Invalidated"
+          this.retired = undefined
+          this.changes = new Map()
+          this.dirty = false
+        })
+      )
     }),
     regenerate: Effect.flatMap(Effect.suspend(() => this.ready), () => {
       if (this.phase === "Existing") {
@@ -311,9 +314,9 @@ export class RequestSession {
         for (const [k, v] of this.current!) this.changes.set(k, v)
         this.phase = "Fresh"
         this.stored = undefined
+        this.dirty = true
       }
       this.sessionId = undefined
-      this.dirty = true
       return Effect.void
     }),
     adjustTimeout: (seconds) =>
@@ -485,8 +488,11 @@ export class RequestSession {
             this.presented ? Expire : None
           )
         }
-        // written without reading, to a session that had already ended: the writes start a new session
+        // written without reading, to a session that had already ended: values written start a new session
         const pending = this.pendingChanges()
+        if (!Array.from(pending.changes.values()).some((v) => v !== REMOVED)) {
+          return Effect.succeed(this.presented ? Expire : None)
+        }
         return Effect.flatMap(this.startFresh, () => {
           this.replay(pending)
           return this.commit(failed)
