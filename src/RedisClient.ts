@@ -45,6 +45,12 @@ export interface Options {
   readonly sentinels?: ReadonlyArray<string> | undefined
   readonly sentinelMasterName?: string | undefined
   readonly sentinelPassword?: Redacted.Redacted<string> | undefined
+  /**
+   * Replicas that must acknowledge a login, logout, regenerate or revocation before it is reported as
+   * done (`WAIT`, bounded by `commandTimeout`); fewer acknowledgements fail the request with
+   * `RedisError` (reason `Replication`). Default 0: no waiting.
+   */
+  readonly waitReplicas?: number | undefined
 }
 
 /**
@@ -90,6 +96,11 @@ export class RedisClient extends Context.Tag("effect-redis-sessions/RedisClient"
   readonly client: Redis | Cluster
   /** Runs one command (or a command sequence) with the deadline and typed errors. */
   readonly run: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * Waits until the configured number of replicas acknowledged the writes made so far on the connection
+   * that serves `key` (no-op when `waitReplicas` is 0).
+   */
+  readonly confirmWrites: (key: string) => Effect.Effect<void, RedisError>
   /** Runs a script on one key. */
   readonly eval: (
     operation: string,
@@ -111,15 +122,29 @@ const classify = (client: Redis | Cluster, operation: string) => (cause: unknown
   return new RedisError({ reason, operation, cause })
 }
 
-const makeService = (client: Redis | Cluster, commandTimeout: number) => {
+const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplicas: number) => {
   const deadline = Duration.millis(commandTimeout + 50)
   const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
     Effect.tryPromise({ try: () => f(client), catch: classify(client, operation) }).pipe(
       Effect.timeoutFail({ duration: deadline, onTimeout: () => new RedisError({ reason: "Timeout", operation }) })
     )
+  // WAIT answers after its own timeout, which must end before the command deadline
+  const waitTimeout = Math.max(1, Math.floor(commandTimeout * 0.8))
   return RedisClient.of({
     client,
     run,
+    confirmWrites: (key) =>
+      waitReplicas === 0 ? Effect.void : Effect.flatMap(
+        run("wait", (c) => nodeFor(c, key).wait(waitReplicas, waitTimeout)),
+        (acknowledged) =>
+          acknowledged >= waitReplicas ? Effect.void : Effect.fail(
+            new RedisError({
+              reason: "Replication",
+              operation: "wait",
+              cause: new Error(`${acknowledged} of ${waitReplicas} replicas acknowledged`)
+            })
+          )
+      ),
     eval: (operation, script, key, args) =>
       run(operation, async (c) => {
         try {
@@ -132,6 +157,27 @@ const makeService = (client: Redis | Cluster, commandTimeout: number) => {
         }
       })
   })
+}
+
+/** The connection that owns `key`: the client itself, or on a Cluster the master of the key's slot. */
+const nodeFor = (client: Redis | Cluster, key: string): Redis => {
+  if (!(client instanceof Cluster)) return client
+  const owner = client.slots[slotOf(key)]?.[0]
+  return client.nodes("master").find((node) => `${node.options.host}:${node.options.port}` === owner) ??
+    client.nodes("master")[0]!
+}
+
+/** Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384. */
+const slotOf = (key: string): number => {
+  const open = key.indexOf("{")
+  const close = open === -1 ? -1 : key.indexOf("}", open + 1)
+  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)
+  let crc = 0
+  for (const byte of hashed) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+  }
+  return crc % 16384
 }
 
 const hostPort = (address: string) => {
@@ -224,7 +270,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       })
     )
   }
-  return makeService(client, options.commandTimeout ?? 1000)
+  return makeService(client, options.commandTimeout ?? 1000, options.waitReplicas ?? 0)
 })
 
 /**
@@ -260,5 +306,6 @@ export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> =>
  */
 export const layerFromClient = (
   client: Redis | Cluster,
-  options?: { readonly commandTimeout?: number | undefined }
-): Layer.Layer<RedisClient> => Layer.succeed(RedisClient, makeService(client, options?.commandTimeout ?? 1000))
+  options?: { readonly commandTimeout?: number | undefined; readonly waitReplicas?: number | undefined }
+): Layer.Layer<RedisClient> =>
+  Layer.succeed(RedisClient, makeService(client, options?.commandTimeout ?? 1000, options?.waitReplicas ?? 0))

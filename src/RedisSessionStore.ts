@@ -282,6 +282,7 @@ export const make = Effect.gen(function*() {
       ),
     index: (indexKey, sessionKey, created, ttl) =>
       Effect.asVoid(redis.eval("index", INDEX, indexKey, [sessionKey, created, Math.max(1, Math.round(ttl))])),
+    confirm: redis.confirmWrites,
     indexed: (indexKey) =>
       Effect.map(
         redis.run("indexed", (c) => c.hgetall(indexKey)),

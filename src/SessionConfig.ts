@@ -126,6 +126,7 @@ export interface Options {
   readonly sentinels?: ReadonlyArray<string> | undefined
   readonly sentinelMasterName?: string | undefined
   readonly sentinelPassword?: string | Redacted.Redacted<string> | undefined
+  readonly waitReplicas?: number | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -246,7 +247,8 @@ const SETTINGS = {
   cluster_nodes: listOf(HostPort),
   sentinels: listOf(HostPort),
   sentinel_master_name: text(),
-  sentinel_password: text()
+  sentinel_password: text(),
+  wait_replicas: integer(0, 16)
 }
 
 type Decoded = { -readonly [K in keyof typeof SETTINGS]?: Schema.Schema.Type<(typeof SETTINGS)[K]> }
@@ -339,6 +341,7 @@ const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Setti
       connectTimeout: Math.round((d.connect_timeout ?? d.socket_timeout ?? 5) * 1000),
       commandTimeout: Math.round(commandTimeout * 1000),
       lazyConnect: d.lazy_connect ?? false,
+      waitReplicas: d.wait_replicas ?? 0,
       clusterNodes: d.cluster_nodes,
       sentinels: d.sentinels,
       sentinelMasterName: d.sentinel_master_name,

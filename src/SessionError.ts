@@ -55,7 +55,8 @@ const respond = (status: number, body: string) => HttpServerResponse.text(body, 
 /**
  * Redis could not serve a session operation. `reason` says why:
  * `Connection` (cannot connect or not ready), `Timeout` (no answer within `command_timeout`),
- * `Command` (Redis answered with an error, for example OOM or READONLY), `Closed` (the client was shut down).
+ * `Command` (Redis answered with an error, for example OOM or READONLY), `Closed` (the client was shut down),
+ * `Replication` (fewer replicas than `wait_replicas` acknowledged a security-relevant write).
  * Becomes `503 Service Unavailable` with a body that leaks nothing.
  *
  * @example
@@ -73,7 +74,7 @@ const respond = (status: number, body: string) => HttpServerResponse.text(body, 
  * @category errors
  */
 export class RedisError extends Data.TaggedError("RedisError")<{
-  readonly reason: "Connection" | "Timeout" | "Command" | "Closed"
+  readonly reason: "Connection" | "Timeout" | "Command" | "Closed" | "Replication"
   readonly operation: string
   readonly cause?: unknown
 }> implements HttpServerRespondable.Respondable {

@@ -161,6 +161,11 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
   ) => Effect.Effect<void, RedisError>
   /** The sessions in a principal's index (storage key → creation time); some may have ended. */
   readonly indexed: (indexKey: string) => Effect.Effect<ReadonlyMap<string, number>, RedisError>
+  /**
+   * Waits until replicas acknowledged the writes to `key` (Redis `WAIT`, when configured); used after
+   * logins, logouts, regenerations and revocations. A no-op in memory.
+   */
+  readonly confirm: (key: string) => Effect.Effect<void, RedisError>
   /** Removes sessions from a principal's index. */
   readonly unindex: (indexKey: string, sessionKeys: ReadonlyArray<string>) => Effect.Effect<void, RedisError>
 }>() {}
@@ -309,6 +314,7 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
         index.expiresAt = Math.max(index.expiresAt, now + ttl)
         indexes.set(indexKey, index)
       }),
+    confirm: () => Effect.void,
     indexed: (indexKey) => Effect.map(Clock.currentTimeMillis, (now) => new Map(live(indexes, indexKey, now)?.members)),
     unindex: (indexKey, sessionKeys) =>
       Effect.map(Clock.currentTimeMillis, (now) => {

@@ -49,7 +49,11 @@ export const revoke = (
   handles: ReadonlyArray<string>
 ): Effect.Effect<number, RedisError> =>
   Effect.gen(function*() {
-    const removed = yield* Effect.forEach(handles, (handle) => store.remove(handle), { concurrency: 16 })
+    const removed = yield* Effect.forEach(
+      handles,
+      (handle) => Effect.tap(store.remove(handle), () => store.confirm(handle)),
+      { concurrency: 16 }
+    )
     yield* store.unindex(SessionId.principalKey(prefix, principal), handles)
     return removed.filter(Boolean).length
   })

@@ -299,7 +299,11 @@ export class RequestSession {
           : undefined,
         this.retired
       ].filter((key): key is string => key !== undefined)
-      return Effect.forEach(doomed, (key) => this.services.store.remove(key), { discard: true, concurrency: 2 }).pipe(
+      const { store } = this.services
+      return Effect.forEach(doomed, (key) => Effect.zipRight(store.remove(key), store.confirm(key)), {
+        discard: true,
+        concurrency: 2
+      }).pipe(
         Effect.tap(() => {
           this.phase = "Invalidated"
           this.retired = undefined
@@ -393,7 +397,10 @@ export class RequestSession {
   }
 
   private retire(): Effect.Effect<void, RedisError> {
-    return this.retired === undefined ? Effect.void : Effect.asVoid(this.services.store.remove(this.retired))
+    const retired = this.retired
+    return retired === undefined
+      ? Effect.void
+      : Effect.zipRight(this.services.store.remove(retired), this.services.store.confirm(retired))
   }
 
   private cookieFor(id: string): CookieAction {
@@ -521,12 +528,18 @@ export class RequestSession {
         const key = SessionId.storageKey(this.services.options.prefix, id)
         return Effect.flatMap(this.services.store.create(key, session, this.services.options.maxSize), (created) => {
           if (created) {
+            const confirm = this.retired === undefined && session.principal === undefined
+              ? Effect.void
+              : this.services.store.confirm(key)
             return Effect.as(
-              session.principal === undefined ? Effect.void : this.index(key, {
-                principal: session.principal,
-                created: session.created,
-                until: session.indexExpiry!
-              }, true),
+              Effect.zipRight(
+                confirm,
+                session.principal === undefined ? Effect.void : this.index(key, {
+                  principal: session.principal,
+                  created: session.created,
+                  until: session.indexExpiry!
+                }, true)
+              ),
               this.cookieFor(id)
             )
           }
