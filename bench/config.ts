@@ -1,0 +1,39 @@
+/** Sizes of the run. Defaults fit the whole `npm run bench` in about 4 minutes on 2 cores; env vars override. */
+export interface BenchConfig {
+  /** Rounds interleaved across servers; medians are taken over them. */
+  readonly rounds: number
+  /** Requests in each measured burst (upper bound)... */
+  readonly requests: number
+  /** ...and its time limit in milliseconds. */
+  readonly maxMs: number
+  /** Requests of the warm-up burst before each measured one (time-limited to a quarter of `maxMs`). */
+  readonly warmup: number
+  /** Requests in flight during a burst. */
+  readonly concurrency: number
+  /** Requests per route whose Redis commands are counted under MONITOR. */
+  readonly countedRequests: number
+  /** No round starts unless it is expected to end within this many seconds of the start of the run. */
+  readonly budgetS: number
+}
+
+const intFromEnv = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === "") return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`)
+  return value
+}
+
+/**
+ * Reads the configuration, honouring BENCH_ROUNDS, BENCH_REQUESTS, BENCH_MAX_MS, BENCH_WARMUP, BENCH_CONCURRENCY
+ * and BENCH_BUDGET_S.
+ */
+export const readConfig = (): BenchConfig => ({
+  rounds: intFromEnv("BENCH_ROUNDS", 8),
+  requests: intFromEnv("BENCH_REQUESTS", 3000),
+  maxMs: intFromEnv("BENCH_MAX_MS", 2000),
+  warmup: intFromEnv("BENCH_WARMUP", 300),
+  concurrency: intFromEnv("BENCH_CONCURRENCY", 16),
+  countedRequests: 20,
+  budgetS: intFromEnv("BENCH_BUDGET_S", 480)
+})

@@ -1,0 +1,101 @@
+import type { BenchConfig } from "./config.js"
+import type { LostUpdates } from "./lost-updates.js"
+import type { Machine } from "./machine.js"
+import type { Sample, SessionSize } from "./measure.js"
+import { baselineOf, type Peer, type Route, routes } from "./peers.js"
+import type { Calibration, CommandCount } from "./redis-probe.js"
+import { median } from "./stats.js"
+
+/** Medians over the rounds of one route on one server, plus its command count. */
+export interface RouteSummary {
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly cpuUsPerRequest: number
+  /** `cpuUsPerRequest` minus the same framework's sessionless baseline: the session layer's own cost. */
+  readonly layerCpuUsPerRequest: number
+  readonly keysPerRequest: number
+  /** (max - min) / median of requests per second over the rounds. */
+  readonly rpsSpread: number
+  /** (max - min) / median of CPU per request over the rounds. */
+  readonly cpuSpread: number
+  /** Failed requests summed over all rounds. */
+  readonly failed: number
+  /** Measured bursts that hit their time limit before sending all their requests. */
+  readonly cappedBursts: number
+  readonly commands: CommandCount
+}
+
+/** Everything measured on one server. */
+export interface PeerSummary {
+  readonly peer: Peer
+  readonly routes: ReadonlyMap<Route, RouteSummary>
+  /** Session peers only. */
+  readonly sessionSize: SessionSize | undefined
+  /** Session peers only. */
+  readonly lostUpdates: LostUpdates | undefined
+}
+
+/** The whole run, as the report renders it. */
+export interface BenchResults {
+  readonly startedAt: Date
+  readonly durationS: number
+  readonly config: BenchConfig
+  /** Rounds actually run (fewer than `config.rounds` when the time budget ran out). */
+  readonly roundsRun: number
+  readonly machine: Machine
+  readonly calibration: Calibration
+  readonly peers: ReadonlyArray<PeerSummary>
+  /** Servers that could not be measured, with the reason. */
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>
+}
+
+/** What was recorded for one server before summarising. */
+export interface PeerRecord {
+  readonly peer: Peer
+  readonly samples: ReadonlyMap<Route, ReadonlyArray<Sample>>
+  readonly commands: ReadonlyMap<Route, CommandCount>
+  readonly sessionSize: SessionSize | undefined
+  readonly lostUpdates: LostUpdates | undefined
+}
+
+/**
+ * Reduces the per-round samples of every server to medians and subtracts each framework's baseline CPU;
+ * `requests` is the size of a measured burst, to tell which bursts the time limit cut short.
+ */
+export const summarize = (records: ReadonlyArray<PeerRecord>, requests: number): Array<PeerSummary> => {
+  const medianCpu = (record: PeerRecord, route: Route) =>
+    median((record.samples.get(route) ?? []).map((sample) => sample.cpuUsPerRequest))
+  return records.map((record) => {
+    const baseline = records.find((other) => other.peer === baselineOf(record.peer))
+    const summaries = new Map<Route, RouteSummary>()
+    for (const route of routes) {
+      const samples = record.samples.get(route) ?? []
+      const of = (pick: (sample: Sample) => number) => median(samples.map(pick))
+      const spread = (pick: (sample: Sample) => number) => {
+        const values = samples.map(pick)
+        return (Math.max(...values) - Math.min(...values)) / median(values)
+      }
+      const cpu = medianCpu(record, route)
+      summaries.set(route, {
+        requestsPerSecond: of((sample) => sample.requestsPerSecond),
+        p50Ms: of((sample) => sample.p50Ms),
+        p99Ms: of((sample) => sample.p99Ms),
+        cpuUsPerRequest: cpu,
+        layerCpuUsPerRequest: baseline === undefined ? NaN : cpu - medianCpu(baseline, route),
+        keysPerRequest: of((sample) => sample.keysPerRequest),
+        rpsSpread: spread((sample) => sample.requestsPerSecond),
+        cpuSpread: spread((sample) => sample.cpuUsPerRequest),
+        failed: samples.reduce((sum, sample) => sum + sample.failed, 0),
+        cappedBursts: samples.filter((sample) => sample.completed + sample.failed < requests).length,
+        commands: record.commands.get(route) ?? { topLevel: NaN, inScript: NaN, byName: new Map() }
+      })
+    }
+    return {
+      peer: record.peer,
+      routes: summaries,
+      sessionSize: record.sessionSize,
+      lostUpdates: record.lostUpdates
+    }
+  })
+}

@@ -1,0 +1,24 @@
+/** Runs the routes of an Effect benchmark server on @effect/platform-node, plus `/__cpu`, then announces it. */
+import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { Context, Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import { announceReady, cpuReport, port } from "./env.js"
+
+const CpuRoute = HttpLayerRouter.add("GET", "/__cpu", Effect.sync(() => HttpServerResponse.text(cpuReport())))
+
+/** Serves `routes` on 127.0.0.1 without request logging and prints `ready <port>` once listening. */
+export const serve = <E>(
+  routes: Layer.Layer<never, E, HttpLayerRouter.HttpRouter | HttpLayerRouter.Request<"Error", unknown>>
+): void =>
+  HttpLayerRouter.serve(Layer.merge(routes, CpuRoute), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
+    Layer.tap((context) =>
+      Effect.sync(() => {
+        const { address } = Context.get(context, HttpServer.HttpServer)
+        announceReady(address._tag === "TcpAddress" ? address : null)
+      })
+    ),
+    Layer.launch,
+    NodeRuntime.runMain
+  )
