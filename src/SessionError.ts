@@ -11,9 +11,11 @@
  *
  * @since 0.1.0
  */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 
 /**
  * One problem with one setting.
@@ -53,7 +55,8 @@ export class SessionConfigError extends Data.TaggedError("SessionConfigError")<{
 const respond = (status: number, body: string) => HttpServerResponse.text(body, { status })
 
 /**
- * Redis could not serve a session operation. `reason` says why:
+ * Redis could not serve a session operation (a Schema class, so HttpApi endpoints can declare it with
+ * `.addError(RedisError)`; it then answers 503). `reason` says why:
  * `Connection` (cannot connect or not ready), `Timeout` (no answer within `command_timeout`),
  * `Command` (Redis answered with an error, for example OOM or READONLY), `Closed` (the client was shut down),
  * `Replication` (fewer replicas than `wait_replicas` acknowledged a security-relevant write).
@@ -73,11 +76,23 @@ const respond = (status: number, body: string) => HttpServerResponse.text(body, 
  * @since 0.1.0
  * @category errors
  */
-export class RedisError extends Data.TaggedError("RedisError")<{
-  readonly reason: "Connection" | "Timeout" | "Command" | "Closed" | "Replication"
-  readonly operation: string
-  readonly cause?: unknown
-}> implements HttpServerRespondable.Respondable {
+export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
+  reason: Schema.Literal("Connection", "Timeout", "Command", "Closed", "Replication"),
+  operation: Schema.String
+}, HttpApiSchema.annotations({ status: 503 })) implements HttpServerRespondable.Respondable {
+  /** The client's error; kept out of the schema so it never reaches a response body. */
+  override readonly cause: unknown
+  constructor(
+    props: {
+      readonly reason: RedisError["reason"]
+      readonly operation: string
+      readonly cause?: unknown
+    },
+    options?: Schema.MakeOptions
+  ) {
+    super({ reason: props.reason, operation: props.operation }, options)
+    this.cause = props.cause
+  }
   override get message(): string {
     const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
     return `Redis ${this.reason} error during ${this.operation}${detail}`
@@ -94,9 +109,9 @@ export class RedisError extends Data.TaggedError("RedisError")<{
  * @since 0.1.0
  * @category errors
  */
-export class SessionConflict extends Data.TaggedError("SessionConflict")<{
-  readonly key: string
-}> implements HttpServerRespondable.Respondable {
+export class SessionConflict extends Schema.TaggedError<SessionConflict>()("SessionConflict", {
+  key: Schema.String
+}, HttpApiSchema.annotations({ status: 409 })) implements HttpServerRespondable.Respondable {
   override get message(): string {
     return `Session key "${this.key}" was changed by a concurrent request`
   }
@@ -112,10 +127,10 @@ export class SessionConflict extends Data.TaggedError("SessionConflict")<{
  * @since 0.1.0
  * @category errors
  */
-export class SessionTooLarge extends Data.TaggedError("SessionTooLarge")<{
-  readonly size: number
-  readonly maxSize: number
-}> implements HttpServerRespondable.Respondable {
+export class SessionTooLarge extends Schema.TaggedError<SessionTooLarge>()("SessionTooLarge", {
+  size: Schema.Number,
+  maxSize: Schema.Number
+}, HttpApiSchema.annotations({ status: 413 })) implements HttpServerRespondable.Respondable {
   override get message(): string {
     return `Session of ${this.size} bytes exceeds the limit of ${this.maxSize} bytes`
   }

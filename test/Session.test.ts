@@ -21,6 +21,7 @@ import * as HttpSession from "../src/HttpSession.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
+import * as SessionError from "../src/SessionError.js"
 import * as SessionId from "../src/SessionId.js"
 import * as SessionStore from "../src/SessionStore.js"
 import { Browser } from "./utils/Browser.js"
@@ -76,7 +77,10 @@ describe("Session over HTTP (memory store)", () => {
       assert.match(token, /^[0-9a-f]{40}$/)
       assert.strictEqual((await browser.get("/csrf")).body, token)
       assert.strictEqual((await browser.get(`/csrf/check?token=${token}`)).status, 200)
-      assert.strictEqual((await browser.get(`/csrf/check?token=${token.slice(0, -1)}0`)).status, 403)
+      assert.strictEqual(
+        (await browser.get(`/csrf/check?token=${token.slice(0, -1)}${token.endsWith("0") ? "1" : "0"}`)).status,
+        403
+      )
       assert.strictEqual((await browser.get("/csrf/check?token=")).status, 403)
       assert.strictEqual((await new Browser(url).get(`/csrf/check?token=${token}`)).status, 403)
     }))
@@ -237,35 +241,60 @@ describe("integration shapes", () => {
       assert.deepStrictEqual(bodies, ["1", "2"])
     })))
 
-  it.live("HttpSession.HttpApiSession on an HttpApi group", () =>
-    Effect.scoped(Effect.gen(function*() {
+  const serveApi = (store: Layer.Layer<SessionStore.SessionStore>) =>
+    Effect.gen(function*() {
       const Api = HttpApi.make("api").add(
         HttpApiGroup.make("counter")
-          .add(HttpApiEndpoint.get("increment", "/increment").addSuccess(Schema.Number))
+          .add(
+            HttpApiEndpoint.get("increment", "/increment").addSuccess(Schema.Number).addError(SessionError.RedisError)
+          )
           .middleware(HttpSession.HttpApiSession)
       )
-      const Handlers = HttpApiBuilder.group(Api, "counter", (handlers) =>
-        handlers.handle("increment", () =>
-          Effect.orDie(counter)))
+      const Handlers = HttpApiBuilder.group(
+        Api,
+        "counter",
+        (handlers) =>
+          handlers.handle("increment", () => counter.pipe(Effect.catchTag("SessionEncodeError", Effect.die)))
+      )
       const ApiLive = HttpApiBuilder.api(Api).pipe(
         Layer.provide(Handlers),
         Layer.provide(HttpSession.layerHttpApi),
-        Layer.provide(memoryServices({}))
+        Layer.provide(memoryServices({}, store))
       )
       const context = yield* Layer.build(
         HttpApiBuilder.serve().pipe(
           Layer.provide(ApiLive),
-          Layer.provideMerge(NodeHttpServer.layer(() =>
-            createServer(), { port: 0, host: "127.0.0.1" }))
+          Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
         )
       )
       const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
-      const browser = new Browser(`http://127.0.0.1:${address.port}`)
+      return `http://127.0.0.1:${address.port}`
+    })
+
+  it.live("HttpSession.HttpApiSession on an HttpApi group", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const browser = new Browser(yield* serveApi(SessionStore.layerMemory))
       const bodies = yield* Effect.promise(async () => [
         (await browser.get("/increment")).body,
         (await browser.get("/increment")).body
       ])
       assert.deepStrictEqual(bodies, ["1", "2"])
+    })))
+
+  it.live("an HttpApi endpoint that declares RedisError answers 503 when the store fails", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const memory = yield* SessionStore.makeMemory
+      const unavailable = new SessionError.RedisError({
+        reason: "Connection",
+        operation: "load",
+        cause: new Error("connect ECONNREFUSED 10.1.2.3:6379")
+      })
+      const failing = Layer.succeed(SessionStore.SessionStore, { ...memory, load: () => Effect.fail(unavailable) })
+      const browser = new Browser(yield* serveApi(failing))
+      browser.cookie = SessionId.sign("0123456789abcdef0123456789abcdef", Redacted.make(SECRET))
+      const reply = yield* Effect.promise(() => browser.get("/increment"))
+      assert.strictEqual(reply.status, 503)
+      assert.notInclude(reply.body, "ECONNREFUSED")
     })))
 
   it.live("secret rotation: an old-secret cookie is accepted and re-issued with the newest; a dropped secret is refused", () =>
