@@ -21,21 +21,29 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type CookieAction, makeRequestSession, type RequestSession } from "./internal/requestSession.js"
+import { type CookieAction, makeRequestSession, type RequestSession, type Services } from "./internal/requestSession.js"
 import { Codec, Session } from "./Session.js"
 import { SessionConfig, type SessionOptions } from "./SessionConfig.js"
 import * as SessionId from "./SessionId.js"
 import * as SessionIndex from "./SessionIndex.js"
 import { SessionStore } from "./SessionStore.js"
 
-type Services = Parameters<typeof makeRequestSession>[0]
+/** One verifier (and its cache) per configuration, also when the middleware reads its services per request. */
+const verifiers = new WeakMap<SessionOptions, Services["verify"]>()
 
-const services: Effect.Effect<Services, never, SessionConfig | SessionStore> = Effect.all({
-  options: SessionConfig,
-  store: SessionStore,
-  codec: Codec,
-  generate: SessionId.Generator
-})
+const verifierFor = (options: SessionOptions) => {
+  let verify = verifiers.get(options)
+  if (verify === undefined) {
+    verify = SessionId.makeVerifier(options.secrets)
+    verifiers.set(options, verify)
+  }
+  return verify
+}
+
+const services: Effect.Effect<Services, never, SessionConfig | SessionStore> = Effect.map(
+  Effect.all({ options: SessionConfig, store: SessionStore, codec: Codec, generate: SessionId.Generator }),
+  (services) => ({ ...services, verify: verifierFor(services.options) })
+)
 
 const cookieAttributes = (options: SessionOptions) => ({
   path: options.cookiePath,

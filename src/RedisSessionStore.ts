@@ -18,7 +18,15 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as RedisClient from "./RedisClient.js"
 import { SessionConflict, SessionTooLarge } from "./SessionError.js"
-import { type Changes, type CommitResult, type IndexRenewal, lifetime, SessionStore, sizeOf } from "./SessionStore.js"
+import {
+  type Changes,
+  type CommitResult,
+  type IndexRenewal,
+  lifetime,
+  SessionStore,
+  sizeOf,
+  type StoredSession
+} from "./SessionStore.js"
 
 const FIELD = "."
 
@@ -159,6 +167,29 @@ const parseNumber = (value: string | undefined) => {
   return Number.isFinite(n) ? n : undefined
 }
 
+/** A LOAD reply as a stored session, or why it is unreadable. */
+const decode = (reply: unknown): StoredSession | string => {
+  if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) return "not a hash"
+  const [ttl, flat] = reply as [number, Array<string>]
+  const fields = new Map<string, string>()
+  const meta = new Map<string, string>()
+  for (let i = 0; i < flat.length; i += 2) {
+    const field = flat[i]!
+    if (field.startsWith(FIELD)) fields.set(field.slice(1), flat[i + 1]!)
+    else meta.set(field, flat[i + 1]!)
+  }
+  const created = parseNumber(meta.get("c"))
+  const timeout = parseNumber(meta.get("t"))
+  const absoluteDeadline = meta.has("a") ? parseNumber(meta.get("a")) : undefined
+  const lastSeen = meta.has("l") ? parseNumber(meta.get("l")) : created
+  const indexExpiry = meta.has("x") ? parseNumber(meta.get("x")) : undefined
+  if (
+    created === undefined || timeout === undefined || timeout < 1 || lastSeen === undefined ||
+    (meta.has("a") && absoluteDeadline === undefined)
+  ) return "bad meta fields"
+  return { fields, created, timeout, absoluteDeadline, principal: meta.get("p"), lastSeen, indexExpiry, ttl }
+}
+
 const expectation = (value: string | undefined) => value === undefined ? "-" : "+" + value
 
 /**
@@ -170,45 +201,17 @@ const expectation = (value: string | undefined) => value === undefined ? "-" : "
 export const make = Effect.gen(function*() {
   const redis = yield* RedisClient.RedisClient
 
-  const decode = (key: string, reply: unknown) =>
-    Effect.gen(function*() {
-      if (reply === null) return Option.none()
-      if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
-        yield* Effect.logWarning("Unreadable session record ignored: not a hash").pipe(Effect.annotateLogs({ key }))
-        return Option.none()
-      }
-      const [ttl, flat] = reply as [number, Array<string>]
-      const fields = new Map<string, string>()
-      const meta = new Map<string, string>()
-      for (let i = 0; i < flat.length; i += 2) {
-        const field = flat[i]!
-        if (field.startsWith(FIELD)) fields.set(field.slice(1), flat[i + 1]!)
-        else meta.set(field, flat[i + 1]!)
-      }
-      const created = parseNumber(meta.get("c"))
-      const timeout = parseNumber(meta.get("t"))
-      const absoluteDeadline = meta.has("a") ? parseNumber(meta.get("a")) : undefined
-      const lastSeen = meta.has("l") ? parseNumber(meta.get("l")) : created
-      const indexExpiry = meta.has("x") ? parseNumber(meta.get("x")) : undefined
-      if (
-        created === undefined || timeout === undefined || timeout < 1 || lastSeen === undefined ||
-        (meta.has("a") && absoluteDeadline === undefined)
-      ) {
-        yield* Effect.logWarning("Unreadable session record ignored: bad meta fields").pipe(
-          Effect.annotateLogs({ key })
-        )
-        return Option.none()
-      }
-      return Option.some({
-        fields,
-        created,
-        timeout,
-        absoluteDeadline,
-        principal: meta.get("p"),
-        lastSeen,
-        indexExpiry,
-        ttl
-      })
+  const unreadable = (key: string, why: string) =>
+    Effect.as(
+      Effect.logWarning(`Unreadable session record ignored: ${why}`).pipe(Effect.annotateLogs({ key })),
+      Option.none()
+    )
+
+  const load = (key: string) =>
+    Effect.flatMap(redis.eval("load", LOAD, key, []), (reply) => {
+      if (reply === null) return Effect.succeedNone
+      const decoded = decode(reply)
+      return typeof decoded === "string" ? unreadable(key, decoded) : Effect.succeedSome(decoded)
     })
 
   const commitArgs = (now: number, changes: Changes, maxSize: number): Array<string | number> => {
@@ -236,7 +239,7 @@ export const make = Effect.gen(function*() {
   }
 
   return SessionStore.of({
-    load: (key) => Effect.flatMap(redis.eval("load", LOAD, key, []), (reply) => decode(key, reply)),
+    load,
     create: (key, session, maxSize) =>
       Effect.gen(function*() {
         const size = sizeOf(session.fields)

@@ -9,7 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { createHmac, createSecretKey, hash, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto"
 
 /**
  * Makes new session ids. The default draws 32 bytes from `crypto.randomBytes` and encodes them as hex
@@ -43,8 +43,19 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/
  */
 export const isValid = (id: string): boolean => ID_PATTERN.test(id)
 
-const mac = (id: string, secret: Redacted.Redacted<string>) =>
-  createHmac("sha256", Redacted.value(secret)).update(id).digest()
+/** Secrets as key objects, made once per secret: building the HMAC key is most of the cost of a MAC. */
+const keys = new WeakMap<Redacted.Redacted<string>, KeyObject>()
+
+const keyOf = (secret: Redacted.Redacted<string>): KeyObject => {
+  let key = keys.get(secret)
+  if (key === undefined) {
+    key = createSecretKey(Buffer.from(Redacted.value(secret)))
+    keys.set(secret, key)
+  }
+  return key
+}
+
+const mac = (id: string, secret: Redacted.Redacted<string>) => createHmac("sha256", keyOf(secret)).update(id).digest()
 
 /**
  * The cookie value for an id: `<id>.<base64url HMAC-SHA256(secret, id)>`.
@@ -113,6 +124,40 @@ export const verify = (
   return match === -1 ? Option.none() : Option.some({ id, stale: match > 0 })
 }
 
+const VERIFIED_CACHE_SIZE = 10_000
+
+/**
+ * {@link verify} with a bounded memory of cookie values that verified: a returning cookie skips the
+ * HMAC, which is most of the CPU a session costs a request. Only values that verified are remembered,
+ * so a forged value never matches one; the cache belongs to one list of secrets.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ * import { Redacted } from "effect"
+ *
+ * const verifyCookie = SessionId.makeVerifier([Redacted.make("a-secret-of-at-least-32-characters!!")])
+ * ```
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const makeVerifier = (
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): (value: string) => Option.Option<Verified> => {
+  const verified = new Map<string, Option.Option<Verified>>()
+  return (value) => {
+    const known = verified.get(value)
+    if (known !== undefined) return known
+    const result = verify(value, secrets)
+    if (Option.isSome(result)) {
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!)
+      verified.set(value, result)
+    }
+    return result
+  }
+}
+
 /**
  * The Redis key of a session: the prefix followed by the hex SHA-256 of the id.
  *
@@ -126,7 +171,7 @@ export const verify = (
  * @since 0.1.0
  * @category keys
  */
-export const storageKey = (prefix: string, id: string): string => prefix + createHash("sha256").update(id).digest("hex")
+export const storageKey = (prefix: string, id: string): string => prefix + hash("sha256", id)
 
 /**
  * The Redis key of a principal's session index. The principal's hash is a Redis Cluster hash tag, so a
@@ -143,4 +188,4 @@ export const storageKey = (prefix: string, id: string): string => prefix + creat
  * @category keys
  */
 export const principalKey = (prefix: string, principal: string): string =>
-  `${prefix}principal:{${createHash("sha256").update(principal).digest("hex")}}`
+  `${prefix}principal:{${hash("sha256", principal)}}`

@@ -44,8 +44,9 @@ type Phase =
   /** Invalidated, and not used since. */
   | "Invalidated"
 
-interface Services {
+export interface Services {
   readonly options: SessionOptions
+  readonly verify: (cookie: string) => Option.Option<SessionId.Verified>
   readonly store: SessionStore["Type"]
   readonly codec: Codec["Type"]
   readonly generate: SessionId.Generator["Type"]
@@ -98,10 +99,9 @@ export class RequestSession {
     this.touched = true
     if (this.cookieChecked) return
     this.cookieChecked = true
-    const { cookieName, secrets } = this.services.options
-    for (const value of cookieValues(this.cookieHeader, cookieName)) {
+    for (const value of cookieValues(this.cookieHeader, this.services.options.cookieName)) {
       this.presented = true
-      const verified = SessionId.verify(value, secrets)
+      const verified = this.services.verify(value)
       if (Option.isSome(verified)) {
         this.phase = "Unloaded"
         this.sessionId = verified.value.id
