@@ -245,7 +245,11 @@ const construct = (options: Options): Redis | Cluster => {
       sentinels: options.sentinels.map(hostPort),
       name: options.sentinelMasterName ?? "mymaster",
       ...(options.sentinelPassword === undefined ? {} : { sentinelPassword: Redacted.value(options.sentinelPassword) }),
-      sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000)
+      sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+      // leave the old master as soon as the Sentinels announce a new one (+switch-master): otherwise the
+      // client keeps writing to it until the Sentinels demote it (~10 s later), and its resync discards
+      // every write it acknowledged meanwhile
+      failoverDetector: true
     })
   }
   if (options.url !== undefined) {
