@@ -60,6 +60,16 @@ export const Routes = HttpLayerRouter.addAll([
   ),
   HttpLayerRouter.route(
     "GET",
+    "/slow-incr/:ms",
+    Effect.gen(function*() {
+      const next = Option.getOrElse(yield* Session.get(Count), () => 0) + 1
+      yield* Effect.sleep(Number(yield* param("ms")))
+      yield* Session.set(Count, next)
+      return text(String(next))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
     "/login/:user",
     Effect.gen(function*() {
       yield* Session.get(User)
