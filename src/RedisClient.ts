@@ -246,6 +246,9 @@ const construct = (options: Options): Redis | Cluster => {
       name: options.sentinelMasterName ?? "mymaster",
       ...(options.sentinelPassword === undefined ? {} : { sentinelPassword: Redacted.value(options.sentinelPassword) }),
       sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+      // a Sentinel that accepts connections but never answers (hung, SIGSTOP) must not stall the search for
+      // the master: without a deadline the client waits on it forever and never reconnects
+      sentinelCommandTimeout: base.commandTimeout,
       // leave the old master as soon as the Sentinels announce a new one (+switch-master): otherwise the
       // client keeps writing to it until the Sentinels demote it (~10 s later), and its resync discards
       // every write it acknowledged meanwhile
@@ -271,10 +274,14 @@ const construct = (options: Options): Redis | Cluster => {
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options) {
+  let closed = false
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => construct(options)),
     (client) =>
-      Effect.tryPromise(() => client.quit()).pipe(
+      Effect.tryPromise(() => {
+        closed = true
+        return client.quit()
+      }).pipe(
         Effect.timeoutOption("1 second"),
         Effect.ignore,
         Effect.ensuring(Effect.sync(() => client.disconnect()))
@@ -282,6 +289,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   )
   const runFork = Runtime.runFork(yield* Effect.runtime<never>())
   client.on("error", (cause) => runFork(Effect.logDebug("Redis connection error", cause)))
+  if (options.sentinels !== undefined) {
+    // ioredis ends a Sentinel client for good when its failover detector fires while the client is still
+    // asking the Sentinels for the master (after the master died, a hung Sentinel holds that step for up
+    // to commandTimeout): start it again, so the client never gives up while the layer lives
+    client.on("end", () =>
+      setTimeout(() => {
+        if (!closed && client.status === "end") client.connect().catch(() => {})
+      }, 100))
+  }
   const connectTimeout = options.connectTimeout ?? 5000
   const connect = Effect.tryPromise({
     try: () => client.connect(),
