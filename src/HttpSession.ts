@@ -208,6 +208,18 @@ export class HttpApiSession extends HttpApiMiddleware.Tag<HttpApiSession>()(
 ) {}
 
 /**
+ * Implements {@link HttpApiSession}; needs `SessionConfig` and `SessionStore` (see `RedisSession.layerServices`).
+ *
+ * @example
+ * ```ts
+ * import { HttpSession, SessionConfig, SessionStore } from "effect-redis-sessions"
+ * import { Layer } from "effect"
+ *
+ * const SessionApiTest = HttpSession.layerHttpApi.pipe(
+ *   Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret: "a-secret-of-at-least-32-characters!!" })])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category middleware
  */
