@@ -53,6 +53,15 @@ export const layerServices = (
 /**
  * `SessionConfig` and a Redis `SessionStore` from a `redis.sessions.*` settings record.
  *
+ * @example
+ * ```ts
+ * import { HttpSession, RedisSession } from "effect-redis-sessions"
+ * import { Layer } from "effect"
+ *
+ * declare const settings: Record<string, string> // e.g. the [app:main] section of an .ini file
+ * const SessionApiLive = HttpSession.layerHttpApi.pipe(Layer.provide(RedisSession.layerServicesFromSettings(settings)))
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */
@@ -63,6 +72,17 @@ export const layerServicesFromSettings = (
 
 /**
  * `SessionConfig` and a Redis `SessionStore` from Effect `Config` (see `SessionConfig.config`).
+ *
+ * @example
+ * ```ts
+ * import { RedisSession, SessionIndex } from "effect-redis-sessions"
+ * import { ConfigProvider, Layer } from "effect"
+ *
+ * const IndexLive = SessionIndex.layer.pipe(
+ *   Layer.provide(RedisSession.layerServicesConfig()),
+ *   Layer.provide(Layer.setConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category services
@@ -113,6 +133,15 @@ export const layerFromSettings = (settings: Readonly<Record<string, unknown>>) =
 
 /**
  * The `HttpLayerRouter` session middleware on Redis, from Effect `Config`.
+ *
+ * @example
+ * ```ts
+ * import { RedisSession, SessionConfig } from "effect-redis-sessions"
+ * import { Config } from "effect"
+ *
+ * // APP_REDIS_SESSIONS_SECRET, APP_REDIS_SESSIONS_URL, … instead of REDIS_SESSIONS_*
+ * const SessionLive = RedisSession.layerConfig(SessionConfig.config.pipe(Config.nested("app")))
+ * ```
  *
  * @since 0.1.0
  * @category layers
