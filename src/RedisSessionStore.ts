@@ -195,6 +195,20 @@ const expectation = (value: string | undefined) => value === undefined ? "-" : "
 /**
  * Builds the Redis store on the {@link RedisClient.RedisClient} in context.
  *
+ * @example
+ * ```ts
+ * import { RedisSessionStore, SessionStore } from "effect-redis-sessions"
+ * import { Effect, Layer } from "effect"
+ *
+ * const AuditedStore = Layer.effect(
+ *   SessionStore.SessionStore,
+ *   Effect.map(RedisSessionStore.make, (store) => ({
+ *     ...store,
+ *     remove: (key: string) => Effect.tap(store.remove(key), (existed) => Effect.logInfo("session deleted", existed))
+ *   }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
