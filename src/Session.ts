@@ -43,6 +43,15 @@ export class Codec extends Context.Reference<Codec>()("effect-redis-sessions/Ses
 /**
  * A key: a typed {@link SessionKey} or a plain string (any JSON value).
  *
+ * @example
+ * ```ts
+ * import { Session, SessionKey } from "effect-redis-sessions"
+ * import { Effect, Schema } from "effect"
+ *
+ * const forget = (keys: ReadonlyArray<Session.Key<any>>) => Effect.forEach(keys, Session.remove, { discard: true })
+ * const logout = forget([SessionKey.make("userId", Schema.String), "cart"])
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -50,6 +59,14 @@ export type Key<A> = SessionKey<A, any> | string
 
 /**
  * Options of {@link Session.flash}.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ *
+ * const options: Session.FlashOptions = { queue: "errors", allowDuplicate: false }
+ * const declined = Session.flash("Your card was declined", options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -150,24 +167,67 @@ export class Session extends Context.Tag("effect-redis-sessions/Session")<Sessio
 }>() {}
 
 /**
+ * The session id (the new one for a session created in this request). A bearer credential: never log it.
+ *
+ * @example
+ * ```ts
+ * import { Session, SessionConfig, SessionId } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const redisKey = Effect.gen(function*() {
+ *   const { prefix } = yield* SessionConfig.SessionConfig
+ *   return SessionId.storageKey(prefix, yield* Session.id)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const id: Effect.Effect<string, RedisError, Session> = Effect.flatMap(Session, (s) => s.id)
 
 /**
+ * Whether the session was created in this request.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const greeting = Effect.map(Session.isNew, (isNew) => isNew ? "Welcome!" : "Welcome back!")
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const isNew: Effect.Effect<boolean, RedisError, Session> = Effect.flatMap(Session, (s) => s.isNew)
 
 /**
+ * Creation time of the session, epoch seconds.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Clock, Effect } from "effect"
+ *
+ * const ageInSeconds = Effect.zipWith(Session.created, Clock.currentTimeMillis, (created, now) => now / 1000 - created)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const created: Effect.Effect<number, RedisError, Session> = Effect.flatMap(Session, (s) => s.created)
 
 /**
+ * Idle timeout of the session, seconds.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const notice = Effect.map(Session.timeout, (seconds) => `You are logged out after ${seconds / 60} idle minutes`)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -209,6 +269,17 @@ export const set: {
 } = (key: any, value: unknown) => Effect.flatMap(Session, (s) => s.set(key, value))
 
 /**
+ * Removes a key; removing a missing key changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { Session, SessionKey } from "effect-redis-sessions"
+ * import { Schema } from "effect"
+ *
+ * const Cart = SessionKey.make("cart", Schema.Array(Schema.String))
+ * const afterCheckout = Session.remove(Cart)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -216,6 +287,18 @@ export const remove = (key: Key<any>): Effect.Effect<void, never, Session> =>
   Effect.flatMap(Session, (s) => s.remove(key))
 
 /**
+ * Whether the session holds a key.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * const home = Effect.map(Session.has("userId"), (loggedIn) =>
+ *   loggedIn ? HttpServerResponse.text("Welcome back") : HttpServerResponse.redirect("/login"))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -223,12 +306,32 @@ export const has = (key: Key<any>): Effect.Effect<boolean, RedisError, Session> 
   Effect.flatMap(Session, (s) => s.has(key))
 
 /**
+ * Every key, flash queues (`_f_<queue>`) and the CSRF token (`_csrft_`) included.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const appKeys = Effect.map(Session.keys, (keys) => keys.filter((k) => k !== "_csrft_" && !k.startsWith("_f_")))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const keys: Effect.Effect<ReadonlyArray<string>, RedisError, Session> = Effect.flatMap(Session, (s) => s.keys)
 
 /**
+ * The value of every key (see {@link keys}).
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const approximateBytes = Effect.map(Session.values, (values) => JSON.stringify(values).length)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -238,6 +341,17 @@ export const values: Effect.Effect<ReadonlyArray<unknown>, RedisError, Session> 
 )
 
 /**
+ * Every key with its value (see {@link keys}).
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * const debugDump = Effect.flatMap(Session.entries, (entries) => HttpServerResponse.json(Object.fromEntries(entries)))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -247,18 +361,47 @@ export const entries: Effect.Effect<ReadonlyArray<readonly [string, unknown]>, R
 )
 
 /**
+ * The number of keys (see {@link keys}).
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const isEmpty = Effect.map(Session.size, (size) => size === 0)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const size: Effect.Effect<number, RedisError, Session> = Effect.flatMap(Session, (s) => s.size)
 
 /**
+ * Removes every key; keeps the id, creation time and timeout.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const startOver = Effect.andThen(Session.clear, Session.flash("Your answers were discarded"))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const clear: Effect.Effect<void, never, Session> = Effect.flatMap(Session, (s) => s.clear)
 
 /**
+ * Sets several plain keys at once.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ *
+ * const savePreferences = Session.update({ theme: "dark", language: "en" })
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -266,6 +409,19 @@ export const update = (values: Readonly<Record<string, unknown>>): Effect.Effect
   Effect.flatMap(Session, (s) => s.update(values))
 
 /**
+ * Removes a key and returns its value.
+ *
+ * @example
+ * ```ts
+ * import { Session, SessionKey } from "effect-redis-sessions"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect, Option, Schema } from "effect"
+ *
+ * const ReturnTo = SessionKey.make("returnTo", Schema.String)
+ * const afterLogin = Effect.map(Session.pop(ReturnTo), (to) =>
+ *   HttpServerResponse.redirect(Option.getOrElse(to, () => "/")))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -275,6 +431,17 @@ export const pop: {
 } = (key: any) => Effect.flatMap(Session, (s) => s.pop(key)) as any
 
 /**
+ * Returns the value of a key, storing `value` first when the key is absent.
+ *
+ * @example
+ * ```ts
+ * import { Session, SessionKey } from "effect-redis-sessions"
+ * import { Schema } from "effect"
+ *
+ * const Cart = SessionKey.make("cart", Schema.Array(Schema.String))
+ * const cart = Session.setDefault(Cart, [])
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -284,12 +451,34 @@ export const setDefault: {
 } = (key: any, value: unknown) => Effect.flatMap(Session, (s) => s.setDefault(key, value))
 
 /**
+ * Forces a commit (and a TTL refresh) even when nothing changed.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * // polled by an open page, so the session does not expire while the user is active
+ * const keepAlive = Effect.as(Session.changed, HttpServerResponse.empty())
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const changed: Effect.Effect<void, never, Session> = Effect.flatMap(Session, (s) => s.changed)
 
 /**
+ * The principal (user id) this session is bound to, if any (see {@link bind}).
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect, Option } from "effect"
+ *
+ * const whoAmI = Effect.map(Session.principal, Option.getOrElse(() => "anonymous"))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -344,6 +533,16 @@ export const invalidate: Effect.Effect<void, RedisError, Session> = Effect.flatM
 export const regenerate: Effect.Effect<void, RedisError, Session> = Effect.flatMap(Session, (s) => s.regenerate)
 
 /**
+ * Sets the idle timeout of this session, in whole seconds ≥ 1, for the rest of its life.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ *
+ * // "remember me": a week instead of the configured idle timeout
+ * const rememberMe = Session.adjustTimeout(7 * 24 * 60 * 60)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -370,6 +569,16 @@ export const flash = (
   Effect.flatMap(Session, (s) => s.flash(message, options))
 
 /**
+ * The flash messages of a queue (the default queue when omitted), left in place.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const hasErrors = Effect.map(Session.peekFlash("errors"), (messages) => messages.length > 0)
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -377,6 +586,17 @@ export const peekFlash = (queue?: string): Effect.Effect<ReadonlyArray<unknown>,
   Effect.flatMap(Session, (s) => s.peekFlash(queue))
 
 /**
+ * Removes and returns the flash messages of a queue (the default queue when omitted).
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * const page = Effect.map(Session.popFlash(), (messages) => HttpServerResponse.text(messages.join("\n")))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -384,12 +604,35 @@ export const popFlash = (queue?: string): Effect.Effect<ReadonlyArray<unknown>, 
   Effect.flatMap(Session, (s) => s.popFlash(queue))
 
 /**
+ * A new CSRF token (40 hex characters), replacing any earlier one.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const login = (userId: string) =>
+ *   Session.regenerate.pipe(Effect.zipRight(Session.bind(userId)), Effect.zipRight(Session.newCsrfToken))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
 export const newCsrfToken: Effect.Effect<string, RedisError, Session> = Effect.flatMap(Session, (s) => s.newCsrfToken)
 
 /**
+ * The stored CSRF token, made on first use.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ *
+ * const form = Effect.map(Session.getCsrfToken, (token) =>
+ *   HttpServerResponse.html(`<form method="post"><input type="hidden" name="csrf" value="${token}"></form>`))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
