@@ -23,6 +23,16 @@ import { type ConfigIssue, SessionConfigError } from "./SessionError.js"
 /**
  * The decoded session options (everything but the Redis connection).
  *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const describe = (options: SessionConfig.SessionOptions) =>
+ *   `cookie ${options.cookieName}, idle timeout ${options.timeout} s, ${options.cookieSecure ? "HTTPS only" : "HTTP"}`
+ * const program = Effect.flatMap(SessionConfig.SessionConfig, (options) => Effect.log(describe(options)))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -79,6 +89,16 @@ export class SessionConfig
 /**
  * Everything decoded from one settings source: the session options and the Redis connection options.
  *
+ * @example
+ * ```ts
+ * import { RedisClient, SessionConfig } from "effect-redis-sessions"
+ * import { Effect, Layer } from "effect"
+ *
+ * const fromSettings = (settings: SessionConfig.Settings) =>
+ *   Layer.merge(Layer.succeed(SessionConfig.SessionConfig, settings.session), RedisClient.layer(settings.redis))
+ * const Live = Layer.unwrapEffect(Effect.map(SessionConfig.config, fromSettings))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -90,6 +110,19 @@ export interface Settings {
 /**
  * Options in code, in camelCase; every field but the secret is optional and has the seed's default.
  * `secret` may be a list (newest first) for rotation.
+ *
+ * @example
+ * ```ts
+ * import { RedisSession, SessionConfig } from "effect-redis-sessions"
+ * import { Redacted } from "effect"
+ *
+ * const options: SessionConfig.Options = {
+ *   secret: [Redacted.make(process.env.SESSION_SECRET!), Redacted.make(process.env.PREVIOUS_SESSION_SECRET!)],
+ *   cookieSecure: true,
+ *   url: "redis://127.0.0.1:6379"
+ * }
+ * const SessionLive = RedisSession.layer(options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -270,7 +303,22 @@ const CODE_ONLY: Record<string, string> = {
 /** Settings that must not be empty even though the seed's templates leave optional ones blank. */
 const NON_EMPTY = new Set(["secret", "cookie_name"])
 
-/** The prefix that marks session settings in a settings record. */
+/**
+ * The prefix that marks session settings in a settings record.
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ *
+ * const settings = SessionConfig.fromSettings({
+ *   [`${SessionConfig.SETTINGS_PREFIX}secret`]: process.env.SESSION_SECRET,
+ *   [`${SessionConfig.SETTINGS_PREFIX}url`]: process.env.REDIS_URL
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const SETTINGS_PREFIX = "redis.sessions."
 
 const DEFAULT_MAX_SIZE = 64 * 1024
@@ -465,6 +513,19 @@ export const config: Config.Config<Settings> = Config.all(
 )
 
 /**
+ * The `SessionConfig` service from options in code (see {@link make}).
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig, SessionStore } from "effect-redis-sessions"
+ * import { Layer } from "effect"
+ *
+ * const TestServices = Layer.merge(
+ *   SessionConfig.layer({ secret: "a-secret-of-at-least-32-characters!!", timeout: 60 }),
+ *   SessionStore.layerMemory
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -472,6 +533,18 @@ export const layer = (options: Options): Layer.Layer<SessionConfig, SessionConfi
   Layer.effect(SessionConfig, Effect.map(make(options), (s) => s.session))
 
 /**
+ * The `SessionConfig` service from a `redis.sessions.*` settings record (see {@link fromSettings}).
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ *
+ * const ConfigLive = SessionConfig.layerFromSettings({
+ *   "redis.sessions.secret": "a-secret-of-at-least-32-characters!!",
+ *   "redis.sessions.cookie_secure": "true"
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -481,6 +554,20 @@ export const layerFromSettings = (
   Layer.effect(SessionConfig, Effect.map(fromSettings(settings), (s) => s.session))
 
 /**
+ * The `SessionConfig` service from Effect `Config` (see {@link config}).
+ *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ * import { ConfigProvider, Layer } from "effect"
+ *
+ * const ConfigTest = SessionConfig.layerConfig().pipe(
+ *   Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+ *     redis: { sessions: { secret: "a-secret-of-at-least-32-characters!!", timeout: "60" } }
+ *   })))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
