@@ -20,6 +20,18 @@ import * as Schema from "effect/Schema"
 /**
  * One problem with one setting.
  *
+ * @example
+ * ```ts
+ * import { SessionConfig } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * declare const settings: Record<string, string>
+ * const checked = SessionConfig.fromSettings(settings).pipe(
+ *   Effect.tapErrorTag("SessionConfigError", (error) =>
+ *     Effect.forEach(error.issues, (issue) => Effect.logError(`${issue.key} ${issue.message}`)))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -106,6 +118,17 @@ export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
  * Strict mode only: another request changed or removed a key that this request also wrote, after this
  * request read the session. Nothing of this request's commit was applied. Becomes `409 Conflict`.
  *
+ * @example
+ * ```ts
+ * import { SessionError } from "effect-redis-sessions"
+ * import { HttpApiEndpoint } from "@effect/platform"
+ * import { Schema } from "effect"
+ *
+ * const addToCart = HttpApiEndpoint.post("addToCart", "/cart")
+ *   .setPayload(Schema.Struct({ sku: Schema.String }))
+ *   .addError(SessionError.SessionConflict)
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -123,6 +146,17 @@ export class SessionConflict extends Schema.TaggedError<SessionConflict>()("Sess
 /**
  * The session would grow beyond `max_size` bytes. Nothing was stored; the stored session is unchanged.
  * Becomes `413 Content Too Large`.
+ *
+ * @example
+ * ```ts
+ * import { SessionError } from "effect-redis-sessions"
+ * import { HttpApiEndpoint } from "@effect/platform"
+ * import { Schema } from "effect"
+ *
+ * const saveDraft = HttpApiEndpoint.put("saveDraft", "/draft")
+ *   .setPayload(Schema.Struct({ text: Schema.String }))
+ *   .addError(SessionError.SessionTooLarge)
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -143,6 +177,16 @@ export class SessionTooLarge extends Schema.TaggedError<SessionTooLarge>()("Sess
  * A value could not be encoded (it does not match the key's Schema, or is not JSON data).
  * The session is unchanged.
  *
+ * @example
+ * ```ts
+ * import { Session, SessionKey } from "effect-redis-sessions"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Age = SessionKey.make("age", Schema.Int)
+ * const setAge = (age: number) =>
+ *   Session.set(Age, age).pipe(Effect.catchTag("SessionEncodeError", () => Effect.fail("age must be a whole number")))
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -158,6 +202,15 @@ export class SessionEncodeError extends Data.TaggedError("SessionEncodeError")<{
 /**
  * `adjustTimeout` was given something other than a whole number of seconds ≥ 1. Nothing was changed.
  *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const rememberFor = (days: number) =>
+ *   Session.adjustTimeout(days * 86400).pipe(Effect.catchTag("InvalidTimeout", (error) => Effect.logWarning(error.message)))
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -171,6 +224,15 @@ export class InvalidTimeout extends Data.TaggedError("InvalidTimeout")<{
 
 /**
  * A custom id generator returned an id that is not cookie-safe, or only ids that already exist.
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ * import { Effect, Layer } from "effect"
+ *
+ * // every new session fails with IdGenerationError (reason "InvalidId"): ids need 16 to 128 characters
+ * const Broken = Layer.succeed(SessionId.Generator, () => Effect.succeed("abc"))
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -187,6 +249,14 @@ export class IdGenerationError extends Data.TaggedError("IdGenerationError")<{
 
 /**
  * Everything a session operation can fail with.
+ *
+ * @example
+ * ```ts
+ * import { SessionError } from "effect-redis-sessions"
+ *
+ * const isRetryable = (error: SessionError.SessionError) =>
+ *   error._tag === "RedisError" || error._tag === "SessionConflict"
+ * ```
  *
  * @since 0.1.0
  * @category errors
