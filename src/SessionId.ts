@@ -38,6 +38,14 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/
 /**
  * Whether a string can be a session id: 16 to 128 characters of `[A-Za-z0-9_-]`.
  *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ *
+ * SessionId.isValid("0123456789abcdef0123456789abcdef") // true
+ * SessionId.isValid("../../etc/passwd") // false
+ * ```
+ *
  * @since 0.1.0
  * @category refinements
  */
@@ -77,6 +85,16 @@ export const sign = (id: string, secret: Redacted.Redacted<string>): string =>
 /**
  * A verified cookie: the id, and whether it was signed with an older secret than the newest
  * (the cookie should then be re-issued).
+ *
+ * @example
+ * ```ts
+ * import { SessionId } from "effect-redis-sessions"
+ * import { Option, Redacted } from "effect"
+ *
+ * declare const cookie: string
+ * const secrets = [Redacted.make(process.env.SESSION_SECRET!), Redacted.make(process.env.PREVIOUS_SESSION_SECRET!)]
+ * const reissue = Option.exists(SessionId.verify(cookie, secrets), (verified) => verified.stale)
+ * ```
  *
  * @since 0.1.0
  * @category models
