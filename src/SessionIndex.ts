@@ -20,6 +20,17 @@ import { SessionStore } from "./SessionStore.js"
 /**
  * A live session of a principal.
  *
+ * @example
+ * ```ts
+ * import { SessionIndex } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const devices = (userId: string) =>
+ *   Effect.flatMap(SessionIndex.SessionIndex, (index) => index.list(userId)).pipe(
+ *     Effect.map((sessions) => sessions.map((s) => ({ handle: s.handle, lastSeen: new Date(s.lastSeen) })))
+ *   )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -49,6 +60,17 @@ export class SessionIndex extends Context.Tag("effect-redis-sessions/SessionInde
 }>() {}
 
 /**
+ * Builds the index over the `SessionStore` and `SessionConfig` in context.
+ *
+ * @example
+ * ```ts
+ * import { SessionIndex } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * // a one-off admin task, outside the HTTP server
+ * const revokeAll = (userId: string) => Effect.flatMap(SessionIndex.make, (index) => index.revokeAll(userId))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
