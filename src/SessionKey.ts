@@ -8,12 +8,32 @@
 import type * as Schema from "effect/Schema"
 
 /**
+ * The brand of session keys (see {@link isSessionKey}).
+ *
+ * @example
+ * ```ts
+ * import { SessionKey } from "effect-redis-sessions"
+ *
+ * const looksLikeKey = (u: object) => SessionKey.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-redis-sessions/SessionKey")
 
 /**
+ * A typed session key: its name in the session and the Schema of its values (`A` in code, `I` as stored).
+ *
+ * @example
+ * ```ts
+ * import { SessionKey } from "effect-redis-sessions"
+ * import { Schema } from "effect"
+ *
+ * const UserId: SessionKey.SessionKey<string> = SessionKey.make("userId", Schema.String)
+ * const LastLogin: SessionKey.SessionKey<Date, string> = SessionKey.make("lastLogin", Schema.Date)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -43,6 +63,15 @@ export const make = <A, I>(name: string, schema: Schema.Schema<A, I>): SessionKe
 })
 
 /**
+ * Whether a value is a {@link SessionKey}.
+ *
+ * @example
+ * ```ts
+ * import { SessionKey } from "effect-redis-sessions"
+ *
+ * const nameOf = (key: SessionKey.SessionKey<any, any> | string) => SessionKey.isSessionKey(key) ? key.name : key
+ * ```
+ *
  * @since 0.1.0
  * @category refinements
  */
