@@ -18,6 +18,17 @@ import { SessionConflict, SessionTooLarge } from "./SessionError.js"
 /**
  * A session as loaded from the store.
  *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect, Option } from "effect"
+ *
+ * const secondsLeft = (key: string) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.load(key)).pipe(
+ *     Effect.map(Option.map((session) => session.ttl / 1000))
+ *   )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -43,6 +54,19 @@ export interface StoredSession {
 /**
  * A new session to store.
  *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * // a test fixture: a session that exists before the request under test
+ * const session: SessionStore.NewSession = {
+ *   fields: new Map([["userId", JSON.stringify("user-42")]]),
+ *   created: Date.now(), timeout: 1200, absoluteDeadline: undefined, principal: undefined, indexExpiry: undefined
+ * }
+ * const seed = (key: string) => Effect.flatMap(SessionStore.SessionStore, (store) => store.create(key, session, 65536))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -57,6 +81,18 @@ export interface NewSession {
 
 /**
  * The changes one request makes to an existing session.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const changes: SessionStore.Changes = {
+ *   clear: false, set: new Map([["theme", JSON.stringify("dark")]]), remove: ["cart"],
+ *   timeout: undefined, principal: undefined, indexExpiry: undefined, expected: undefined
+ * }
+ * const apply = (key: string) => Effect.flatMap(SessionStore.SessionStore, (store) => store.commit(key, changes, 65536))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -83,6 +119,17 @@ export interface Changes {
  * What a commit found: `Committed`, or `Gone` when the session no longer exists (it expired or was
  * deleted meanwhile); a gone session is never recreated.
  *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const saved = (key: string, changes: SessionStore.Changes) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.commit(key, changes, 65536)).pipe(
+ *     Effect.map((result) => result._tag === "Committed")
+ *   )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -93,6 +140,18 @@ export type CommitResult =
 /**
  * A bound session's life now extends past the time its principal's index was kept alive for: the index
  * must be extended to `until` (the store already recorded the new time in the session).
+ *
+ * @example
+ * ```ts
+ * import { SessionId, SessionStore } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const touch = (store: SessionStore.SessionStore["Type"], prefix: string, key: string) =>
+ *   Effect.flatMap(store.touch(key, 1_200_000), (renewal) =>
+ *     renewal === undefined
+ *       ? Effect.void
+ *       : store.index(SessionId.principalKey(prefix, renewal.principal), key, renewal.created, renewal.until - Date.now()))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -106,6 +165,15 @@ export interface IndexRenewal {
 /**
  * When a bound session whose life is extended to `now + ttl` needs its principal's index renewed, the new
  * time the index must live until (twice the session's remaining life, so renewals are rare).
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ *
+ * const now = Date.now()
+ * SessionStore.indexRenewalTime(now, 1_200_000, "user-42", undefined) // now + 2_400_000
+ * SessionStore.indexRenewalTime(now, 1_200_000, "user-42", now + 3_600_000) // undefined: the index lives long enough
+ * ```
  *
  * @since 0.1.0
  * @category index
@@ -173,6 +241,13 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
 /**
  * The size the `max_size` limit applies to: bytes of every key name and encoded value.
  *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ *
+ * SessionStore.sizeOf(new Map([["theme", JSON.stringify("dark")]])) // 11
+ * ```
+ *
  * @since 0.1.0
  * @category size
  */
@@ -184,6 +259,15 @@ export const sizeOf = (fields: Iterable<readonly [string, string]>): number => {
 
 /**
  * Remaining life of a session at `now`: its idle timeout, cut at its absolute deadline.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ *
+ * const now = Date.now()
+ * SessionStore.lifetime(now, 1200, undefined) // 1_200_000 ms
+ * SessionStore.lifetime(now, 1200, now + 60_000) // 60_000 ms: the absolute deadline comes first
+ * ```
  *
  * @since 0.1.0
  * @category size
@@ -210,6 +294,15 @@ interface Index {
 /**
  * An in-memory store with the same semantics as the Redis store. Its state lives in the layer, so one
  * layer instance is one "Redis".
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ * import { Effect, Layer } from "effect"
+ *
+ * // one store for every test that provides this layer, so sessions outlive a single test's layer
+ * const SharedStore = Layer.succeed(SessionStore.SessionStore, Effect.runSync(SessionStore.makeMemory))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
