@@ -18,6 +18,18 @@ import { RedisError } from "./SessionError.js"
  * How to reach Redis. `url` wins over host, port, db, username and password; `unixSocketPath` wins over
  * host and port; `clusterNodes` selects Redis Cluster and `sentinels` Redis Sentinel. Times are milliseconds.
  *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ *
+ * const options: RedisClient.Options = {
+ *   sentinels: ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"],
+ *   sentinelMasterName: "sessions",
+ *   waitReplicas: 1
+ * }
+ * const RedisLive = RedisClient.layer(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -55,6 +67,16 @@ export interface Options {
 
 /**
  * A Lua script run by its SHA-1, sent in full only when Redis does not know it yet.
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const FieldCount = RedisClient.script("return redis.call('HLEN', KEYS[1])")
+ * const fieldCount = (key: string) =>
+ *   Effect.flatMap(RedisClient.RedisClient, (redis) => redis.eval("fieldCount", FieldCount, key, []))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -269,6 +291,17 @@ const construct = (options: Options): Redis | Cluster => {
 /**
  * Builds a client, connects within `connectTimeout` (failing with `RedisError` otherwise, unless
  * `lazyConnect`) and closes it when the scope ends.
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const ping = Effect.scoped(Effect.gen(function*() {
+ *   const redis = yield* RedisClient.make({ host: "127.0.0.1", port: 6379 })
+ *   return yield* redis.run("ping", (client) => client.ping())
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
