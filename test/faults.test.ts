@@ -580,4 +580,48 @@ describe("Redis faults over HTTP", () => {
         assert.isFalse(fs.existsSync(marker))
       })
     }))
+
+  test("corrupt meta fields planted in a live session never leave it permanently unwritable", () =>
+    Effect.gen(function*() {
+      const redis = yield* scopedRedis()
+      const app = yield* serveOn(redis.url)
+      yield* run(async () => {
+        const admin = redis.admin()
+        const cases: ReadonlyArray<readonly [string, string]> = [
+          ["s", "abc"],
+          ["t", "1e308"],
+          ["t", "inf"],
+          ["t", "0.5"],
+          ["t", "-5"],
+          ["a", "abc"],
+          ["a", "0"],
+          ["c", "abc"],
+          ["l", "abc"],
+          ["x", "abc"]
+        ]
+        const outcomes: Array<{ readonly label: string; readonly replies: ReadonlyArray<Reply> }> = []
+        for (const [field, value] of cases) {
+          const browser = await withSession(app)
+          await admin.hset(keyOf(browser.cookie!), field, value)
+          const replies = [await browser.get("/read"), await browser.get("/incr"), await browser.get("/incr")]
+          replies.push(await browser.get("/logout"))
+          outcomes.push({ label: `${field}=${value}`, replies })
+        }
+        const show = ({ label, replies }: (typeof outcomes)[number]) =>
+          `${label}: ${
+            replies.map((r, i) => `${["read", "incr", "incr", "logout"][i]} ${r.status} ${r.body}`).join(", ")
+          }`
+        console.log(`corrupt meta fields:\n  ${outcomes.map(show).join("\n  ")}`)
+        // readable or not, a corrupt record must not turn every write into a 503 (retrying never helps)
+        for (const outcome of outcomes) {
+          const [read, first, second, logout] = outcome.replies
+          assert.deepStrictEqual(
+            [read!.status, first!.status, second!.status, logout!.status],
+            [200, 200, 200, 200],
+            show(outcome)
+          )
+          assert.strictEqual(Number(second!.body), Number(first!.body) + 1, show(outcome))
+        }
+      })
+    }))
 })

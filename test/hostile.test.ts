@@ -562,6 +562,31 @@ layer(HostileLive, { excludeTestServices: true, timeout: "60 seconds" })("hostil
       })
     ))
 
+  it.effect("adjustTimeout(1e14 s): Redis behaves as the memory store, and a failed commit changes nothing", () =>
+    hostile((h) =>
+      run(async () => {
+        // 1e14 s is a whole number ≥ 1, so adjustTimeout accepts it; its TTL in ms is 1e17
+        const outcome = async (app: Served) => {
+          const browser = await withSession(app.url)
+          const adjust = await browser.get("/adjust/100000000000000")
+          const timeout = (await browser.get("/timeout")).body
+          const incr = await browser.get("/incr")
+          const set = await browser.get("/set/k/v")
+          const data = JSON.parse((await browser.get("/dump")).body) as Record<string, unknown>
+          return { adjust: adjust.status, timeout, incr: incr.status, set: set.status, data }
+        }
+        const memory = await outcome(h.memory)
+        const redis = await outcome(h.main)
+        console.log(`adjustTimeout(1e14): memory ${JSON.stringify(memory)}; Redis ${JSON.stringify(redis)}`)
+        // whatever a store answers, a commit reported as failed must have changed nothing
+        if (redis.adjust !== 200) assert.strictEqual(redis.timeout, "1200", "a failed adjustTimeout was applied")
+        if (redis.incr !== 200) assert.strictEqual(redis.data["count"], 1, "a failed increment was applied")
+        if (redis.set !== 200) assert.notProperty(redis.data, "k", "a failed set was applied")
+        assert.include([200, 400], memory.adjust)
+        assert.deepStrictEqual(redis, memory)
+      })
+    ))
+
   it.effect("a cookie carrying a storage key or an id the server never issued (validly signed) is anonymous", () =>
     hostile((h) =>
       run(async () => {
