@@ -23,6 +23,7 @@ import {
   type CommitResult,
   type IndexRenewal,
   lifetime,
+  MAX_TIMEOUT,
   SessionStore,
   sizeOf,
   type StoredSession
@@ -42,7 +43,7 @@ if principal then
   local expiry = tonumber(redis.call('HGET', key, 'x') or '0') or 0
   if now + ttl > expiry then
     local renewed = now + 2 * ttl
-    redis.call('HSET', key, 'x', renewed)
+    redis.call('HSET', key, 'x', string.format('%d', renewed))
     return {1, principal, redis.call('HGET', key, 'c'), renewed}
   end
 end
@@ -93,7 +94,20 @@ local function stored(field)
   if value == false then return nil end
   return value
 end
-local size = clear and 0 or tonumber(redis.call('HGET', key, 's') or '0')
+local storedSize = tonumber(redis.call('HGET', key, 's') or '0')
+local seconds = tonumber(timeout ~= '' and timeout or redis.call('HGET', key, 't'))
+local deadlineText = redis.call('HGET', key, 'a')
+local deadline = deadlineText and tonumber(deadlineText)
+if storedSize == nil or seconds == nil or seconds < 1 or seconds > ${MAX_TIMEOUT} or (deadlineText and deadline == nil) then
+  return {0}
+end
+local ttl = seconds * 1000
+if deadline then ttl = math.min(ttl, deadline - now) end
+if ttl <= 0 then
+  redis.call('DEL', key)
+  return {0}
+end
+local size = clear and 0 or storedSize
 local i = 8
 local sets, removes = {}, {}
 for n = 1, tonumber(ARGV[i]) do
@@ -132,14 +146,7 @@ for _, field in ipairs(removes) do redis.call('HDEL', key, field) end
 redis.call('HSET', key, 's', size, 'l', ARGV[1])
 if timeout ~= '' then redis.call('HSET', key, 't', timeout) end
 if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[7]) end
-local ttl = tonumber(redis.call('HGET', key, 't')) * 1000
-local deadline = redis.call('HGET', key, 'a')
-if deadline then ttl = math.min(ttl, tonumber(deadline) - now) end
-if ttl <= 0 then
-  redis.call('DEL', key)
-  return {0}
-end
-redis.call('PEXPIRE', key, ttl)` + RENEW
+redis.call('PEXPIRE', key, string.format('%d', ttl))` + RENEW
 )
 
 /** ARGV: ttl ms, now. Returns {} for a missing session, otherwise as RENEW. */
@@ -184,8 +191,9 @@ const decode = (reply: unknown): StoredSession | string => {
   const lastSeen = meta.has("l") ? parseNumber(meta.get("l")) : created
   const indexExpiry = meta.has("x") ? parseNumber(meta.get("x")) : undefined
   if (
-    created === undefined || timeout === undefined || timeout < 1 || lastSeen === undefined ||
-    (meta.has("a") && absoluteDeadline === undefined)
+    created === undefined || timeout === undefined || timeout < 1 || timeout > MAX_TIMEOUT ||
+    lastSeen === undefined || (meta.has("a") && absoluteDeadline === undefined) ||
+    (meta.has("s") && parseNumber(meta.get("s")) === undefined)
   ) return "bad meta fields"
   return { fields, created, timeout, absoluteDeadline, principal: meta.get("p"), lastSeen, indexExpiry, ttl }
 }

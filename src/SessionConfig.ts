@@ -19,6 +19,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as RedisClient from "./RedisClient.js"
 import { type ConfigIssue, SessionConfigError } from "./SessionError.js"
+import { MAX_TIMEOUT } from "./SessionStore.js"
 
 /**
  * The decoded session options (everything but the Redis connection).
@@ -243,10 +244,10 @@ const HostPort = Schema.String.pipe(
 const SETTINGS = {
   secret: text(Secret),
   secrets: listOf(Secret),
-  timeout: integer(1),
-  absolute_timeout: integer(1),
+  timeout: integer(1, MAX_TIMEOUT),
+  absolute_timeout: integer(1, MAX_TIMEOUT),
   cookie_name: text(CookieName),
-  cookie_max_age: integer(1),
+  cookie_max_age: integer(1, MAX_TIMEOUT),
   cookie_path: text(Schema.String.pipe(Schema.startsWith("/"))),
   cookie_domain: text(),
   cookie_secure: boolean,

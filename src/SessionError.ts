@@ -6,7 +6,7 @@
  * - {@link SessionConflict}: strict mode saw a concurrent change to a key this request wrote (HTTP 409).
  * - {@link SessionTooLarge}: the session would exceed `max_size` (HTTP 413).
  * - {@link SessionEncodeError}: a value could not be encoded for storage; the session is unchanged.
- * - {@link InvalidTimeout}: `adjustTimeout` got something that is not a whole number of seconds ≥ 1.
+ * - {@link InvalidTimeout}: `adjustTimeout` got something that is not a whole number of seconds from 1 to ten years.
  * - {@link IdGenerationError}: a custom id generator produced unusable or colliding ids.
  *
  * @since 0.1.0
@@ -218,7 +218,7 @@ export class InvalidTimeout extends Data.TaggedError("InvalidTimeout")<{
   readonly timeout: number
 }> {
   override get message(): string {
-    return `Session timeout must be a whole number of seconds >= 1, got ${this.timeout}`
+    return `Session timeout must be a whole number of seconds from 1 to ten years, got ${this.timeout}`
   }
 }
 

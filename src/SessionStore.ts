@@ -16,6 +16,22 @@ import type { RedisError } from "./SessionError.js"
 import { SessionConflict, SessionTooLarge } from "./SessionError.js"
 
 /**
+ * The longest idle or absolute timeout, in seconds (ten years): beyond it TTLs stop being exact integers
+ * in Redis' Lua.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ *
+ * const valid = (seconds: number) => Number.isInteger(seconds) && seconds >= 1 && seconds <= SessionStore.MAX_TIMEOUT
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_TIMEOUT = 10 * 365 * 24 * 60 * 60
+
+/**
  * A session as loaded from the store.
  *
  * @example

@@ -15,7 +15,14 @@ import {
 } from "../SessionError.js"
 import * as SessionId from "../SessionId.js"
 import { isSessionKey, type SessionKey } from "../SessionKey.js"
-import { type Changes, type IndexRenewal, lifetime, type SessionStore, type StoredSession } from "../SessionStore.js"
+import {
+  type Changes,
+  type IndexRenewal,
+  lifetime,
+  MAX_TIMEOUT,
+  type SessionStore,
+  type StoredSession
+} from "../SessionStore.js"
 import * as PrincipalIndex from "./principalIndex.js"
 
 const CSRF_KEY = "_csrft_"
@@ -324,7 +331,7 @@ export class RequestSession {
       return Effect.void
     }),
     adjustTimeout: (seconds) =>
-      Number.isInteger(seconds) && seconds >= 1
+      Number.isInteger(seconds) && seconds >= 1 && seconds <= MAX_TIMEOUT
         ? Effect.map(this.writable(), () => {
           this.timeout = this.timeoutChange = seconds
           this.dirty = true
@@ -562,14 +569,17 @@ const applyChange = (data: Map<string, string>, key: string, value: string | typ
   else data.set(key, value)
 }
 
+/** RFC 6265 §5.2 trims spaces and tabs only, not every Unicode white space like `String.trim`. */
+const trimSpaces = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "")
+
 /** Every value of cookie `name` in a Cookie header, in order. */
 const cookieValues = (header: string | undefined, name: string): Array<string> => {
   if (header === undefined || !header.includes(name)) return []
   const values: Array<string> = []
   for (const pair of header.split(";")) {
     const eq = pair.indexOf("=")
-    if (eq === -1 || pair.slice(0, eq).trim() !== name) continue
-    let value = pair.slice(eq + 1).trim()
+    if (eq === -1 || trimSpaces(pair.slice(0, eq)) !== name) continue
+    let value = trimSpaces(pair.slice(eq + 1))
     if (value.startsWith("\"") && value.endsWith("\"") && value.length >= 2) value = value.slice(1, -1)
     values.push(value)
   }
