@@ -1,8 +1,8 @@
 /** An @effect/platform-node server with this library's Redis sessions (`RedisSession.layerFromSettings`). */
 import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
-import * as RedisSession from "../../dist/RedisSession.js"
-import * as Session from "../../dist/Session.js"
+import * as RedisSession from "effect-redis-sessions/RedisSession"
+import * as Session from "effect-redis-sessions/Session"
 import { serve } from "./effect-serve.js"
 import { redisUrl, secret, seedData, toCount } from "./env.js"
 
