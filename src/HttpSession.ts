@@ -18,6 +18,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -120,13 +121,26 @@ const begin = (services: Services, failed: (response: HttpServerResponse.HttpSer
     )
   })
 
-const provideSession = <A, E, R>(services: Services, app: Effect.Effect<A, E, R>) =>
+/**
+ * Runs `app` with the request's `Session` (and, when given, the app's `SessionIndex`) added to its context
+ * in one step: every context update copies the whole request context, a measurable cost per request.
+ */
+const provideSession = <A, E, R>(
+  services: Services,
+  app: Effect.Effect<A, E, R>,
+  index?: SessionIndex.SessionIndex["Type"]
+) =>
   Effect.suspend(() => {
     let failed = false
     return Effect.flatMap(begin(services, () => failed), (session) =>
       app.pipe(
         Effect.onError(() => Effect.sync(() => void (failed = true))),
-        Effect.provideService(Session, session.service)
+        Effect.mapInputContext((context: Context.Context<Exclude<R, Session | SessionIndex.SessionIndex>>) => {
+          const services = new Map(context.unsafeMap)
+          services.set(Session.key, session.service)
+          if (index !== undefined) services.set(SessionIndex.SessionIndex.key, index)
+          return Context.unsafeMake(services) as Context.Context<R>
+        })
       ))
   })
 
@@ -179,7 +193,7 @@ export const layerRouter = HttpLayerRouter.middleware<{ provides: Session | Sess
   Effect.gen(function*() {
     const context = yield* services
     const index = yield* SessionIndex.make
-    return (httpEffect) => provideSession(context, Effect.provideService(httpEffect, SessionIndex.SessionIndex, index))
+    return (httpEffect) => provideSession(context, httpEffect, index)
   })
 ).layer
 
