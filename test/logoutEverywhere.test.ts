@@ -106,6 +106,34 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
         assert.strictEqual((await third.get("/whoami")).body, "frank")
       })))
 
+  it.effect("the limit never revokes the session that is signing in, however old it is", () =>
+    Effect.flatMap(Apps, ({ capped }) =>
+      Effect.promise(async () => {
+        const older = new Browser(capped)
+        await older.get("/incr")
+        const first = await signIn(capped, "heidi")
+        const second = await signIn(capped, "heidi")
+        assert.strictEqual((await older.get("/sign-in/heidi")).status, 200)
+        assert.strictEqual((await older.get("/whoami")).body, "heidi")
+        assert.strictEqual((await sessionsOf(capped, "heidi")).length, 2)
+        assert.strictEqual((await first.get("/whoami")).body, "anonymous")
+        assert.strictEqual((await second.get("/whoami")).body, "heidi")
+      })))
+
+  it.effect("a new sign-in drops the replaced session from the index at once; a logout on the next listing", () =>
+    Effect.flatMap(Apps, ({ open, redis }) =>
+      Effect.promise(async () => {
+        const indexKey = SessionId.principalKey("open:", "ivan")
+        const a = await signIn(open, "ivan")
+        const b = await signIn(open, "ivan")
+        assert.strictEqual(await redis.admin().hlen(indexKey), 2)
+        await a.get("/logout")
+        assert.strictEqual((await sessionsOf(open, "ivan")).length, 1)
+        assert.strictEqual(await redis.admin().hlen(indexKey), 1)
+        await b.get("/sign-in/ivan")
+        assert.strictEqual(await redis.admin().hlen(indexKey), 1)
+      })))
+
   it.effect("index keys carry a TTL and a Cluster hash tag; bound sessions cost no extra command", () =>
     Effect.flatMap(Apps, ({ open, redis }) =>
       Effect.promise(async () => {

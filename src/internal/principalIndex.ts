@@ -58,14 +58,18 @@ export const revoke = (
     return removed.filter(Boolean).length
   })
 
-/** Revokes the oldest sessions of a principal beyond `max`. */
+/** Revokes the oldest sessions of a principal beyond `max`, never `keep` (the session just bound). */
 export const enforceLimit = (
   store: SessionStore["Type"],
   prefix: string,
   principal: string,
-  max: number
+  max: number,
+  keep: string
 ): Effect.Effect<void, RedisError> =>
-  Effect.flatMap(list(store, prefix, principal), (sessions) =>
-    sessions.length <= max
+  Effect.flatMap(list(store, prefix, principal), (sessions) => {
+    const others = sessions.filter((s) => s.handle !== keep)
+    const excess = others.length - (max - 1)
+    return excess <= 0
       ? Effect.void
-      : Effect.asVoid(revoke(store, prefix, principal, sessions.slice(0, sessions.length - max).map((s) => s.handle))))
+      : Effect.asVoid(revoke(store, prefix, principal, others.slice(0, excess).map((s) => s.handle)))
+  })

@@ -294,10 +294,12 @@ export class RequestSession {
     changed: Effect.suspend(() => Effect.map(this.writable(), () => void (this.dirty = true))),
     principal: this.read(() => Option.fromNullable(this.principal)),
     bind: (principal) =>
-      Effect.map(this.writable(), () => {
-        this.principal = this.principalChange = principal
-        this.dirty = true
-      }),
+      principal === ""
+        ? Effect.dieMessage("Session.bind needs a non-empty principal")
+        : Effect.map(this.writable(), () => {
+          this.principal = this.principalChange = principal
+          this.dirty = true
+        }),
     invalidate: Effect.suspend(() => {
       this.checkCookie()
       const doomed = [
@@ -307,10 +309,12 @@ export class RequestSession {
         this.retired
       ].filter((key): key is string => key !== undefined)
       const { store } = this.services
-      return Effect.forEach(doomed, (key) => Effect.zipRight(store.remove(key), store.confirm(key)), {
-        discard: true,
-        concurrency: 2
-      }).pipe(
+      const principal = this.phase === "Existing" ? this.principal : undefined
+      return Effect.forEach(
+        doomed,
+        (key) => Effect.all([store.remove(key), store.confirm(key), this.unindex(key, principal)], { discard: true }),
+        { discard: true, concurrency: 2 }
+      ).pipe(
         Effect.tap(() => {
           this.phase = "Invalidated"
           this.retired = undefined
@@ -405,9 +409,18 @@ export class RequestSession {
 
   private retire(): Effect.Effect<void, RedisError> {
     const retired = this.retired
-    return retired === undefined
+    return retired === undefined ? Effect.void : Effect.all([
+      this.services.store.remove(retired),
+      this.services.store.confirm(retired),
+      this.unindex(retired, this.principal)
+    ], { discard: true })
+  }
+
+  /** Drops an ended session from its principal's index now rather than at the next listing. */
+  private unindex(key: string, principal: string | undefined): Effect.Effect<void, RedisError> {
+    return principal === undefined
       ? Effect.void
-      : Effect.zipRight(this.services.store.remove(retired), this.services.store.confirm(retired))
+      : this.services.store.unindex(SessionId.principalKey(this.services.options.prefix, principal), [key])
   }
 
   private cookieFor(id: string): CookieAction {
@@ -452,7 +465,7 @@ export class RequestSession {
     ).pipe(
       Effect.zipRight(
         bound && options.maxSessionsPerPrincipal !== undefined
-          ? PrincipalIndex.enforceLimit(store, options.prefix, entry.principal, options.maxSessionsPerPrincipal)
+          ? PrincipalIndex.enforceLimit(store, options.prefix, entry.principal, options.maxSessionsPerPrincipal, key)
           : Effect.void
       )
     )
@@ -492,7 +505,10 @@ export class RequestSession {
           }
           const entry = result.renewal ?? bound
           return Effect.as(
-            entry === undefined ? Effect.void : this.index(key, entry, bound !== undefined),
+            Effect.zipRight(
+              bound === undefined ? Effect.void : this.services.store.confirm(key),
+              entry === undefined ? Effect.void : this.index(key, entry, bound !== undefined)
+            ),
             this.refreshCookie(true)
           )
         }
