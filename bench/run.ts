@@ -3,7 +3,7 @@
  * interleaved rounds, counts Redis commands, keys, bytes and lost updates, then writes `docs/benchmarks.md` and
  * `docs/benchmarks.svg` and prints a summary.
  */
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { Agent } from "node:http"
 import { startRedisServer } from "../test/utils/RedisServer.js"
 import { renderBarChart } from "./chart.js"
@@ -159,7 +159,8 @@ const main = async () => {
     peers: summarize(records, config.requests),
     skipped
   }
-  writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), renderReport(results))
+  const profiling = readFileSync(new URL("./profiling.md", import.meta.url), "utf8")
+  writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), `${renderReport(results)}\n${profiling}`)
   writeFileSync(new URL("../docs/benchmarks.svg", import.meta.url), renderBarChart(layerCpuChart(results)))
   log("wrote docs/benchmarks.md and docs/benchmarks.svg")
 
