@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import { Cluster, Redis } from "ioredis"
 import { createHash } from "node:crypto"
+import { slotOf } from "./internal/slot.js"
 import { RedisError } from "./SessionError.js"
 
 /**
@@ -210,19 +211,6 @@ const nodeFor = (client: Redis | Cluster, key: string): Redis => {
   const owner = client.slots[slotOf(key)]?.[0]
   return client.nodes("master").find((node) => `${node.options.host}:${node.options.port}` === owner) ??
     client.nodes("master")[0]!
-}
-
-/** Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384. */
-const slotOf = (key: string): number => {
-  const open = key.indexOf("{")
-  const close = open === -1 ? -1 : key.indexOf("}", open + 1)
-  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)
-  let crc = 0
-  for (const byte of hashed) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc % 16384
 }
 
 const hostPort = (address: string) => {

@@ -7,8 +7,8 @@ import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as SessionId from "../src/SessionId.js"
 import { Browser } from "./utils/Browser.js"
-import { type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { serve } from "./utils/testApp.js"
+import { commandsDuring as recorded, type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import { serve, storedSession } from "./utils/testApp.js"
 
 const SECRET = "an-integration-test-secret-of-40-chars!!"
 
@@ -25,36 +25,15 @@ const AppLive = Layer.scoped(
 
 const withApp = (f: (app: App["Type"]) => Promise<void>) => Effect.flatMap(App, (app) => Effect.promise(() => f(app)))
 
-/** Runs `f` and returns the commands Redis received from the application meanwhile. */
-const commandsDuring = async (redis: RedisServer, f: () => Promise<unknown>) => {
-  const recorder = await redis.recordCommands()
-  try {
-    await recorder.settle()
-    recorder.reset()
-    await f()
-    await recorder.settle()
-    return recorder.commands().map((c) => c.name)
-  } finally {
-    await recorder.close()
-  }
-}
+const commandsDuring = async (redis: RedisServer, f: () => Promise<unknown>) =>
+  (await recorded(redis, f)).map((c) => c.name)
 
 const keyOf = (cookie: string) => SessionId.storageKey("", cookie.slice(0, cookie.lastIndexOf(".")))
-
-/** A browser with a stored session holding count=1, and the scripts already loaded into Redis. */
-const withSession = async (url: string) => {
-  const browser = new Browser(url)
-  await browser.get("/incr")
-  await browser.get("/read")
-  await browser.get("/set/warm/up")
-  assert.isDefined(browser.cookie)
-  return browser
-}
 
 layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Redis", (it) => {
   it.effect("round-trip budget: untouched, anonymous and bad cookies cost 0 commands", () =>
     withApp(async ({ redis, url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       const before = await redis.admin().dbsize()
       const forged = new Browser(url)
       forged.cookie = `${"a".repeat(64)}.${"A".repeat(43)}`
@@ -82,7 +61,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("round-trip budget: read 1, write 1, read+write 2, invalidate 1, login ≤ 3 commands", () =>
     withApp(async ({ redis, url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       assert.deepStrictEqual(await commandsDuring(redis, () => browser.get("/read")), ["EVALSHA"])
       assert.deepStrictEqual(await commandsDuring(redis, () => browser.get("/set/color/blue")), ["EVALSHA"])
       assert.deepStrictEqual(await commandsDuring(redis, () => browser.get("/incr")), ["EVALSHA", "EVALSHA"])
@@ -112,7 +91,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("every key has a TTL and the raw session id never reaches Redis", () =>
     withApp(async ({ redis, url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       await browser.get("/login/bob")
       const id = browser.cookie!.slice(0, 64)
       const admin = redis.admin()
@@ -129,7 +108,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("200 concurrent requests writing their own keys on one session all persist", () =>
     withApp(async ({ url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       const replies = await Promise.all(
         Array.from({ length: 200 }, (_, i) => browser.get(`/set/k${i}/v${i}`))
       )
@@ -141,7 +120,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("logout while a slow request is in flight: the session stays deleted", () =>
     withApp(async ({ redis, url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       const key = keyOf(browser.cookie!)
       const tab = new Browser(url)
       tab.cookie = browser.cookie
@@ -157,7 +136,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("login regenerates the id: the old id is dead at once and the data moves", () =>
     withApp(async ({ redis, url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       const oldCookie = browser.cookie!
       const reply = await browser.get("/login/carol")
       assert.strictEqual(reply.cookies.length, 1)
@@ -174,7 +153,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
     withApp(async ({ redis, url }) => {
       const admin = redis.admin()
       const plant = async (write: (key: string) => Promise<unknown>) => {
-        const browser = await withSession(url)
+        const browser = await storedSession(url)
         const key = keyOf(browser.cookie!)
         await admin.del(key)
         await write(key)
@@ -199,7 +178,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("changes to an existing session are committed even when the handler fails", () =>
     withApp(async ({ url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       const reply = await browser.get("/write-then-fail")
       assert.strictEqual(reply.status, 500)
       assert.notInclude(reply.body, "handler failed")
@@ -208,7 +187,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("blind writes that only remove or touch a session that ended meanwhile create nothing", () =>
     withApp(async ({ redis, url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       await redis.admin().del(keyOf(browser.cookie!))
       const before = await redis.admin().dbsize()
       const removeOnly = new Browser(url)
@@ -236,7 +215,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("an oversized session is refused with 413 and the stored one is unchanged", () =>
     withApp(async ({ url }) => {
-      const browser = await withSession(url)
+      const browser = await storedSession(url)
       const reply = await browser.get("/big/70000")
       assert.strictEqual(reply.status, 413)
       assert.strictEqual((await browser.get("/read")).body, "1")
@@ -261,7 +240,7 @@ layer(DownAppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP w
   it.effect("session routes answer 503, other routes 200, a failed commit is never a success; then it recovers", () =>
     Effect.flatMap(DownApp, ({ redis, url }) =>
       Effect.promise(async () => {
-        const browser = await withSession(url)
+        const browser = await storedSession(url)
         await redis.kill()
         const started = Date.now()
         const write = await browser.get("/set/a/b")

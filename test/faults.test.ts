@@ -32,7 +32,7 @@ import { Browser, type Reply } from "./utils/Browser.js"
 import { startFaultProxy } from "./utils/faultProxy.js"
 import { burst, collectGarbage, latency, quantiles, runWorkers, type Sample, sleep } from "./utils/load.js"
 import { freePort, startRedisServer } from "./utils/RedisServer.js"
-import { serve } from "./utils/testApp.js"
+import { serve, storedSession } from "./utils/testApp.js"
 
 const SECRET = "a-fault-injection-test-secret-of-40-chars"
 /** Seconds, as `RedisSession.layer` takes them. */
@@ -67,16 +67,6 @@ const timedGet = async (browser: Browser, route: string): Promise<Timed> => {
   const started = Date.now()
   const reply = await browser.get(route)
   return { ...reply, ms: Date.now() - started }
-}
-
-/** A browser holding a stored session with count=1, the scripts loaded into Redis. */
-const withSession = async (url: string) => {
-  const browser = new Browser(url)
-  await browser.get("/incr")
-  await browser.get("/read")
-  await browser.get("/set/warm/up")
-  assert.isDefined(browser.cookie)
-  return browser
 }
 
 /** Retries `attempt` every 50 ms until it says done; returns the milliseconds it took, or -1. */
@@ -181,7 +171,7 @@ describe("Redis faults over HTTP", () => {
         )
       )
       yield* run(async () => {
-        const browsers = await Promise.all(Array.from({ length: 12 }, () => withSession(app)))
+        const browsers = await Promise.all(Array.from({ length: 12 }, () => storedSession(app)))
         const routes = ["/incr", "/none", "/read"] as const
         const marks = { kill: 0, killed: 0, restart: 0, restarted: 0, stop: Number.POSITIVE_INFINITY }
         const traffic = runWorkers({
@@ -276,7 +266,7 @@ describe("Redis faults over HTTP", () => {
       const redis = yield* scopedRedis()
       const app = yield* serveOn(redis.url)
       yield* run(async () => {
-        const browser = await withSession(app)
+        const browser = await storedSession(app)
         redis.pause()
         let replies: Array<Timed & { readonly route: string }> = []
         try {
@@ -320,7 +310,7 @@ describe("Redis faults over HTTP", () => {
       const redis = yield* scopedRedis()
       const app = yield* serveOn(redis.url)
       yield* run(async () => {
-        const browser = await withSession(app)
+        const browser = await storedSession(app)
         // a raw connection, so that no client-side timeout or reconnect of the admin client is involved
         const sleeper = net.createConnection({ host: redis.host, port: redis.port })
         const slept = new Promise<number>((resolve, reject) => {
@@ -378,7 +368,7 @@ describe("Redis faults over HTTP", () => {
       )
       const app = yield* serveOn(proxy.url)
       yield* run(async () => {
-        const browser = await withSession(app)
+        const browser = await storedSession(app)
         const connections = proxy.accepted
         proxy.blackhole()
         const lostAt = Date.now()
@@ -408,10 +398,10 @@ describe("Redis faults over HTTP", () => {
       const app = yield* serveOn(redis.url)
       yield* run(async () => {
         const admin = redis.admin()
-        const reader = await withSession(app)
+        const reader = await storedSession(app)
         await reader.get("/set/name/alice")
-        const leaving = await withSession(app)
-        const joining = await withSession(app)
+        const leaving = await storedSession(app)
+        const joining = await storedSession(app)
         const leavingCookie = leaving.cookie!
         const joiningCookie = joining.cookie!
         const keysBefore = await admin.dbsize()
@@ -497,8 +487,8 @@ describe("Redis faults over HTTP", () => {
       )
       const app = yield* serveOn(proxy.url)
       yield* run(async () => {
-        const browser = await withSession(app)
-        const other = await withSession(app)
+        const browser = await storedSession(app)
+        const other = await storedSession(app)
         const recorder = await redis.recordCommands()
         try {
           await recorder.settle()
@@ -543,7 +533,7 @@ describe("Redis faults over HTTP", () => {
         const admin = redis.admin()
         const marker = path.join(os.tmpdir(), `effect-redis-sessions-pwned-${randomBytes(6).toString("hex")}`)
         const gadget = `_$$ND_FUNC$$_function(){require('fs').writeFileSync(${JSON.stringify(marker)},'x')}()`
-        const browser = await withSession(app)
+        const browser = await storedSession(app)
         const key = keyOf(browser.cookie!)
         await admin.hset(
           key,
@@ -575,7 +565,7 @@ describe("Redis faults over HTTP", () => {
         assert.isFalse(fs.existsSync(marker))
 
         // a pickle in a field makes the whole record unreadable: anonymous, not a 500
-        const pickled = await withSession(app)
+        const pickled = await storedSession(app)
         await admin.hset(keyOf(pickled.cookie!), ".count", "cos\nsystem\n(S'echo pwned'\ntR.")
         const replies = [await pickled.get("/read"), await pickled.get("/dump"), await pickled.get("/whoami")]
         assert.deepStrictEqual(replies.map((r) => `${r.status} ${r.body}`), ["200 0", "200 {}", "200 anonymous"])
@@ -604,7 +594,7 @@ describe("Redis faults over HTTP", () => {
         ]
         const outcomes: Array<{ readonly label: string; readonly replies: ReadonlyArray<Reply> }> = []
         for (const [field, value] of cases) {
-          const browser = await withSession(app)
+          const browser = await storedSession(app)
           await admin.hset(keyOf(browser.cookie!), field, value)
           const replies = [await browser.get("/read"), await browser.get("/incr"), await browser.get("/incr")]
           replies.push(await browser.get("/logout"))

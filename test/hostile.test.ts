@@ -28,7 +28,7 @@ import * as SessionId from "../src/SessionId.js"
 import type * as SessionIndex from "../src/SessionIndex.js"
 import { Browser, parseSetCookie, type Reply } from "./utils/Browser.js"
 import { rawRequest, type RawResponse, sleep } from "./utils/load.js"
-import { type CommandRecorder, freePort, type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import { type CommandRecorder, commandsDuring, freePort, type RedisServer, TestRedis } from "./utils/RedisServer.js"
 import { Routes } from "./utils/testApp.js"
 
 const SECRET = "a-hostile-input-test-secret-of-40-chars!"
@@ -149,20 +149,6 @@ const withCookie = async (url: string, cookie: string, route: string) => {
   const browser = new Browser(url)
   browser.cookie = cookie
   return { reply: await browser.get(route), browser }
-}
-
-/** Runs `f` and returns the commands Redis received from the applications meanwhile. */
-const commandsDuring = async (redis: RedisServer, f: () => Promise<unknown>) => {
-  const recorder = await redis.recordCommands()
-  try {
-    await recorder.settle()
-    recorder.reset()
-    await f()
-    await recorder.settle()
-    return recorder.commands()
-  } finally {
-    await recorder.close()
-  }
 }
 
 /** Commands of the harness itself, left out of the counts. */

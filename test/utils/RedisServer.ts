@@ -1356,6 +1356,23 @@ export const startSentinel = async (
   }
 }
 
+/** Runs `f` and returns the commands the server received from the applications meanwhile. */
+export const commandsDuring = async (
+  server: RedisServer,
+  f: () => Promise<unknown>
+): Promise<ReadonlyArray<RecordedCommand>> => {
+  const recorder = await server.recordCommands()
+  try {
+    await recorder.settle()
+    recorder.reset()
+    await f()
+    await recorder.settle()
+    return recorder.commands()
+  } finally {
+    await recorder.close()
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Effect wrappers for @effect/vitest
 

@@ -9,6 +9,7 @@ import { createServer } from "node:http"
 import * as Session from "../../src/Session.js"
 import * as SessionIndex from "../../src/SessionIndex.js"
 import * as SessionKey from "../../src/SessionKey.js"
+import { Browser } from "./Browser.js"
 
 export const Count = SessionKey.make("count", Schema.Int)
 export const User = SessionKey.make("user", Schema.String)
@@ -172,6 +173,16 @@ export const Routes = HttpLayerRouter.addAll([
     })
   )
 ])
+
+/** A browser holding a stored session with count=1, with every script of the store loaded into Redis. */
+export const storedSession = async (url: string) => {
+  const browser = new Browser(url)
+  await browser.get("/incr")
+  await browser.get("/read")
+  await browser.get("/set/warm/up")
+  if (browser.cookie === undefined) throw new Error("the test app stored no session")
+  return browser
+}
 
 /**
  * Serves the routes on a real Node HTTP server on a free loopback port, with the given session layer;
