@@ -25,9 +25,11 @@ import { type RedisCluster, type RedisServer, startCluster } from "./utils/Redis
 import { serve } from "./utils/testApp.js"
 import {
   describeSummary,
+  FAULT_TEST_TIMEOUT_MS,
   keyOfCookie,
   type LogCapture,
   makeLogCapture,
+  REQUEST_BOUND_MS,
   type Sample,
   slotOf,
   startTraffic,
@@ -37,12 +39,6 @@ import {
 } from "./utils/traffic.js"
 
 const SECRET = "a-redis-cluster-test-secret-of-40-chars!"
-/** The library's default command timeout, in ms (setting `command_timeout = 1`). */
-const COMMAND_TIMEOUT_MS = 1_000
-/** Generous bound on one HTTP request: a request runs at most a few commands, each bounded by the timeout. */
-const REQUEST_BOUND_MS = COMMAND_TIMEOUT_MS + 3_000
-/** Per fault test (reshard, failover, kill): every wait inside is bounded well below it. */
-const FAULT_TEST_TIMEOUT_MS = 60_000
 
 // ---------------------------------------------------------------------------------------------------
 // One cluster for the whole file

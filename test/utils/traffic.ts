@@ -41,6 +41,13 @@ export const keyOfCookie = (cookie: string): string =>
 
 export { slotOf } from "../../src/internal/slot.js"
 
+/** The library's default command timeout, in ms (setting `command_timeout = 1`). */
+const COMMAND_TIMEOUT_MS = 1_000
+/** Generous bound on one HTTP request: a request runs at most a few commands, each bounded by the timeout. */
+export const REQUEST_BOUND_MS = COMMAND_TIMEOUT_MS + 3_000
+/** Per fault test (reshard, failover, kill): every wait inside is bounded well below it. */
+export const FAULT_TEST_TIMEOUT_MS = 60_000
+
 /**
  * A simulated user: `/incr` mostly, `/read` every 4th request and `/login/<name>` (which regenerates the
  * session id, so the key moves) every `loginEvery`-th request. It knows its counter, two ways:
