@@ -8,7 +8,7 @@ import * as RedisSession from "../src/RedisSession.js"
 import * as SessionId from "../src/SessionId.js"
 import { Browser } from "./utils/Browser.js"
 import { commandsDuring as recorded, type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { serve, storedSession } from "./utils/testApp.js"
+import { serve, storedSession, writeKeysConcurrently } from "./utils/testApp.js"
 
 const SECRET = "an-integration-test-secret-of-40-chars!!"
 
@@ -108,13 +108,8 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
 
   it.effect("200 concurrent requests writing their own keys on one session all persist", () =>
     withApp(async ({ url }) => {
-      const browser = await storedSession(url)
-      const replies = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => browser.get(`/set/k${i}/v${i}`))
-      )
-      assert.isTrue(replies.every((r) => r.status === 200))
-      const data = JSON.parse((await browser.get("/dump")).body) as Record<string, unknown>
-      const missing = Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => data[k] !== `v${i(k)}`)
+      const { failed, missing } = await writeKeysConcurrently(await storedSession(url), 200)
+      assert.deepStrictEqual(failed, [])
       assert.deepStrictEqual(missing, [])
     }))
 
@@ -222,8 +217,6 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
       assert.isUndefined(JSON.parse((await browser.get("/dump")).body).big)
     }))
 })
-
-const i = (key: string) => Number(key.slice(1))
 
 class DownApp extends Context.Tag("test/DownApp")<DownApp, { readonly url: string; readonly redis: RedisServer }>() {}
 

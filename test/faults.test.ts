@@ -31,7 +31,7 @@ import * as SessionId from "../src/SessionId.js"
 import { Browser, type Reply } from "./utils/Browser.js"
 import { startFaultProxy } from "./utils/faultProxy.js"
 import { burst, collectGarbage, latency, quantiles, runWorkers, type Sample, sleep } from "./utils/load.js"
-import { freePort, startRedisServer } from "./utils/RedisServer.js"
+import { freePort, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
 import { serve, storedSession } from "./utils/testApp.js"
 
 const SECRET = "a-fault-injection-test-secret-of-40-chars"
@@ -46,6 +46,10 @@ const scopedRedis = (options?: Parameters<typeof startRedisServer>[0]) =>
     Effect.promise(() => startRedisServer(options)),
     (redis) => Effect.promise(() => redis.stop())
   )
+
+/** A fault proxy in front of `redis`, closed with the test's scope. */
+const scopedProxy = (redis: RedisServer) =>
+  Effect.acquireRelease(run(() => startFaultProxy(redis)), (proxy) => run(() => proxy.close()))
 
 /** The test routes on `RedisSession.layer` with the fast deadlines; the error logs of 503s are muted. */
 const serveOn = (url: string, options: Partial<SessionConfig.Options> = {}) =>
@@ -362,10 +366,7 @@ describe("Redis faults over HTTP", () => {
   test("lost replies (half-open connection): the client drops the silent connection and recovers", () =>
     Effect.gen(function*() {
       const redis = yield* scopedRedis()
-      const proxy = yield* Effect.acquireRelease(
-        run(() => startFaultProxy(redis)),
-        (proxy) => run(() => proxy.close())
-      )
+      const proxy = yield* scopedProxy(redis)
       const app = yield* serveOn(proxy.url)
       yield* run(async () => {
         const browser = await storedSession(app)
@@ -481,10 +482,7 @@ describe("Redis faults over HTTP", () => {
   test("a commit whose connection dies after it was sent answers 503, runs exactly once, and is not resent", () =>
     Effect.gen(function*() {
       const redis = yield* scopedRedis()
-      const proxy = yield* Effect.acquireRelease(
-        run(() => startFaultProxy(redis)),
-        (proxy) => run(() => proxy.close())
-      )
+      const proxy = yield* scopedProxy(redis)
       const app = yield* serveOn(proxy.url)
       yield* run(async () => {
         const browser = await storedSession(app)

@@ -185,6 +185,20 @@ export const storedSession = async (url: string) => {
 }
 
 /**
+ * Sends `count` concurrent requests on the browser's session, each writing its own key `k<i>` = `v<i>`;
+ * returns the statuses that were not 200 and the keys missing from the session afterwards.
+ */
+export const writeKeysConcurrently = async (browser: Browser, count: number) => {
+  const replies = await Promise.all(Array.from({ length: count }, (_, i) => browser.get(`/set/k${i}/v${i}`)))
+  const data = JSON.parse((await browser.get("/dump")).body) as Record<string, unknown>
+  return {
+    failed: replies.filter((r) => r.status !== 200).map((r) => r.status),
+    missing: Array.from({ length: count }, (_, i) => `k${i}`).filter((k, i) => data[k] !== `v${i}`),
+    data
+  }
+}
+
+/**
  * Serves the routes on a real Node HTTP server on a free loopback port, with the given session layer;
  * returns the base URL. The server lives as long as the scope.
  */
