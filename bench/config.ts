@@ -1,4 +1,7 @@
-/** Sizes of the run. Defaults fit the whole `npm run bench` in about 4 minutes on 2 cores; env vars override. */
+/**
+ * Sizes of the run; env vars override. With the defaults, the rounds of `npm run bench` take about 5 minutes on
+ * 2 cores, and the heap loop after them up to 6 × `heapMaxS` more.
+ */
 export interface BenchConfig {
   /** Rounds interleaved across servers; medians are taken over them. */
   readonly rounds: number
@@ -14,6 +17,10 @@ export interface BenchConfig {
   readonly countedRequests: number
   /** No round starts unless it is expected to end within this many seconds of the start of the run. */
   readonly budgetS: number
+  /** Requests per route sent to `effect-redis-sessions` between its two heap readings, after the rounds... */
+  readonly heapRequests: number
+  /** ...stopping a route earlier when it has run this many seconds. */
+  readonly heapMaxS: number
 }
 
 const intFromEnv = (name: string, fallback: number): number => {
@@ -25,8 +32,8 @@ const intFromEnv = (name: string, fallback: number): number => {
 }
 
 /**
- * Reads the configuration, honouring BENCH_ROUNDS, BENCH_REQUESTS, BENCH_MAX_MS, BENCH_WARMUP, BENCH_CONCURRENCY
- * and BENCH_BUDGET_S.
+ * Reads the configuration, honouring BENCH_ROUNDS, BENCH_REQUESTS, BENCH_MAX_MS, BENCH_WARMUP, BENCH_CONCURRENCY,
+ * BENCH_BUDGET_S, BENCH_HEAP_REQUESTS and BENCH_HEAP_MAX_S.
  */
 export const readConfig = (): BenchConfig => ({
   rounds: intFromEnv("BENCH_ROUNDS", 8),
@@ -35,5 +42,7 @@ export const readConfig = (): BenchConfig => ({
   warmup: intFromEnv("BENCH_WARMUP", 300),
   concurrency: intFromEnv("BENCH_CONCURRENCY", 16),
   countedRequests: 20,
-  budgetS: intFromEnv("BENCH_BUDGET_S", 480)
+  budgetS: intFromEnv("BENCH_BUDGET_S", 480),
+  heapRequests: intFromEnv("BENCH_HEAP_REQUESTS", 200_000),
+  heapMaxS: intFromEnv("BENCH_HEAP_MAX_S", 90)
 })

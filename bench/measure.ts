@@ -85,6 +85,63 @@ export const measureBurst = async (target: Target, route: Route, config: BenchCo
   }
 }
 
+/** Heap of a server around many requests of one route. */
+export interface HeapSample {
+  readonly route: Route
+  /** Requests answered 2xx... */
+  readonly completed: number
+  /** ...and not. */
+  readonly failed: number
+  /** True when the loop stopped at `config.heapMaxS` before sending `config.heapRequests` requests. */
+  readonly capped: boolean
+  /** V8 heap used after a forced full garbage collection, in bytes, before the first request and after the last. */
+  readonly beforeBytes: number
+  readonly afterBytes: number
+}
+
+/** Requests per burst of the heap loop: `/logout` creates the sessions it consumes one burst at a time. */
+export const heapBurst = 5_000
+
+/** Readings of `/__heap` per heap figure: the first collection after a burst leaves a few hundred KB behind. */
+export const heapReadings = 3
+
+/**
+ * V8 heap used by the server process after a forced full garbage collection: the lowest of {@link heapReadings}
+ * readings of its `/__heap` route.
+ */
+const readHeap = async (target: Target): Promise<number> => {
+  let lowest = Infinity
+  for (let i = 0; i < heapReadings; i++) {
+    const { collected, heapUsed } = JSON.parse(await getOk(target.agent, target.server.port, "/__heap")) as {
+      heapUsed: number
+      collected: boolean
+    }
+    if (!collected) throw new Error(`${target.server.peer.name} cannot force a garbage collection (no --expose-gc)`)
+    lowest = Math.min(lowest, heapUsed)
+  }
+  return lowest
+}
+
+/**
+ * Reads the heap, sends `config.heapRequests` requests of `route` (fewer if `config.heapMaxS` runs out first) in
+ * bursts of {@link heapBurst}, and reads the heap again.
+ */
+export const measureHeap = async (target: Target, route: Route, config: BenchConfig): Promise<HeapSample> => {
+  const deadline = performance.now() + config.heapMaxS * 1000
+  const beforeBytes = await readHeap(target)
+  let completed = 0
+  let failed = 0
+  while (completed + failed < config.heapRequests && performance.now() < deadline) {
+    const requests = Math.min(heapBurst, config.heapRequests - completed - failed)
+    const jarFor = await target.workloads.jarFor(route, requests)
+    const result = await burst(target, route, config, requests, deadline - performance.now(), jarFor)
+    completed += result.completed
+    failed += result.failed
+  }
+  const capped = completed + failed < config.heapRequests
+  return { route, completed, failed, capped, beforeBytes, afterBytes: await readHeap(target) }
+}
+
 /** Redis commands per request of `route`, from `requests` sequential requests watched under MONITOR. */
 export const countRouteCommands = async (target: Target, route: Route, requests: number): Promise<CommandCount> => {
   const jarFor = await target.workloads.jarFor(route, requests)

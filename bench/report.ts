@@ -1,12 +1,20 @@
 import type { BarChart } from "./chart.js"
 import { repetitions } from "./lost-updates.js"
-import { type Route, routes } from "./peers.js"
+import { heapBurst, heapReadings } from "./measure.js"
+import { ours, type Route, routes } from "./peers.js"
 import type { CommandCount } from "./redis-probe.js"
-import type { BenchResults, PeerSummary, RouteSummary } from "./results.js"
+import {
+  aboveFloor,
+  type BenchResults,
+  type FloorRow,
+  type FloorTarget,
+  type PeerSummary,
+  type RouteSummary
+} from "./results.js"
 import { median } from "./stats.js"
 
-/** The peer this project is about; listed first in the comparison tables. */
-const ours = "effect-redis-sessions"
+/** The session peer our session layer's CPU is compared with on every route (the leanest of the last runs). */
+const leanest = "fastify-session"
 
 const number = (value: number, digits = 0): string =>
   Number.isFinite(value)
@@ -31,6 +39,41 @@ const commands = (count: CommandCount): string => {
   if (names.length > 0) text += ` (${names.join(" + ")})`
   if (count.inScript > 0) text += ` + ${short(count.inScript)} in script`
   return text
+}
+
+/** `≤ 20 µs / ≥ 0.85×`. */
+export const targetText = (target: FloorTarget): string => `≤ ${target.cpuUsAbove} µs / ≥ ${target.throughputRatio}×`
+
+/** `yes`, or `no` and which part of the target was missed. */
+export const metText = (row: FloorRow): string => {
+  const missed = [...(row.cpuMet ? [] : ["CPU"]), ...(row.throughputMet ? [] : ["throughput"])]
+  return missed.length === 0 ? "yes" : `no (${missed.join(", ")})`
+}
+
+/** Our rows of the floor table (empty when ours or its references were not measured). */
+export const floorRows = (results: BenchResults): Array<FloorRow> => {
+  const summary = results.peers.find((p) => p.peer.name === ours)
+  return summary === undefined ? [] : aboveFloor(results.peers, summary)
+}
+
+/**
+ * Whether our session layer costs less CPU per request than {@link leanest}'s on every route (each above its own
+ * framework's sessionless server), and the figures; undefined when either was not measured.
+ */
+export const versusLeanest = (
+  results: BenchResults
+): { readonly below: boolean; readonly figures: string } | undefined => {
+  const mine = results.peers.find((p) => p.peer.name === ours)
+  const other = results.peers.find((p) => p.peer.name === leanest)
+  if (mine === undefined || other === undefined) return undefined
+  const layer = (peer: PeerSummary, name: Route) => route(peer, name).layerCpuUsPerRequest
+  const figures = routes.map((name) =>
+    `/${name} ${number(layer(mine, name), 1)} vs ${number(layer(other, name), 1)} µs`
+  )
+  return {
+    below: routes.every((name) => layer(mine, name) < layer(other, name)),
+    figures: `${ours} vs ${leanest}: ${figures.join(", ")}`
+  }
 }
 
 /** Session peers, ours first, then in the order they were run. */
@@ -110,7 +153,69 @@ export const renderReport = (results: BenchResults): string => {
   if (results.skipped.length > 0) {
     out.push("**Not measured:**", "", ...results.skipped.map((s) => `- ${s.name}: ${s.reason}`), "")
   }
+  const floor = floorRows(results)
+  const versus = versusLeanest(results)
+  const megabytes = (bytes: number) => number(bytes / 1e6, 2)
   out.push(
+    "## Cost above the floor",
+    "",
+    "The floor, `effect-floor`, is the `effect-none` server plus the Redis round trips a session layer cannot avoid,"
+      + " sent raw through ioredis (one `Effect.tryPromise` per call, no cookie handling): `/read` 1 (HGETALL),"
+      + " `/write` 2 (HGETALL, then HSET), `/login` 2 (HGETALL, then HSET + PEXPIRE + DEL in one pipeline),"
+      + " `/logout` 1 (DEL). On `/none` and `/anon` it sends nothing, so these two are held to `effect-none`."
+      + ` Medians over the rounds of this run: CPU per request of ${ours} minus the floor's, and ${ours}' requests`
+      + " per second divided by the floor's.",
+    "",
+    floor.length === 0 ? "Not measured." : table(
+      [
+        "route",
+        "floor",
+        `${ours} CPU µs`,
+        "floor CPU µs",
+        "above floor µs",
+        "throughput ratio",
+        "target (µs / ratio)",
+        "met?"
+      ],
+      floor.map((row) => [
+        `/${row.route}`,
+        row.reference.name,
+        number(row.cpuUsPerRequest, 1),
+        number(row.referenceCpuUsPerRequest, 1),
+        number(row.cpuUsAbove, 1),
+        number(row.throughputRatio, 2),
+        targetText(row.target),
+        metText(row)
+      ])
+    ),
+    "",
+    `- Session layer CPU per request below @fastify/session's on every route (each above its framework's sessionless`
+      + ` server, see *Session layer cost*): ${
+        versus === undefined ? "not measured" : `**${versus.below ? "yes" : "no"}** (${versus.figures})`
+      }.`,
+    "",
+    "## Memory",
+    "",
+    `Heap used by ${ours} after a forced full garbage collection, before and after`
+      + ` ${number(config.heapRequests)} requests of each route (a route stops after ${config.heapMaxS} s if it has not`
+      + " sent them all), routes one after the other in the same process, after the measured rounds.",
+    "",
+    results.heap.length === 0 ? "Not measured." : table(
+      ["route", "requests", "heap before (MB)", "heap after (MB)", "growth (MB)"],
+      results.heap.map((sample) => {
+        const growth = sample.afterBytes - sample.beforeBytes
+        return [
+          `/${sample.route}`,
+          number(sample.completed)
+          + (sample.capped ? ` (${config.heapMaxS} s cap)` : "")
+          + (sample.failed > 0 ? `, ${number(sample.failed)} failed` : ""),
+          megabytes(sample.beforeBytes),
+          megabytes(sample.afterBytes),
+          `${growth > 0 ? "+" : ""}${megabytes(growth)}`
+        ]
+      })
+    ),
+    "",
     "## Targets",
     "",
     "Redis commands are round trips per request (an EVAL/EVALSHA counts once; commands run inside its script are shown separately).",
@@ -207,7 +312,8 @@ export const renderReport = (results: BenchResults): string => {
       + " same routes, short text bodies. `express-session`: express-session + connect-redis on node-redis,"
       + " `resave: false, saveUninitialized: false`. `fastify-session`: @fastify/cookie + @fastify/session,"
       + " `saveUninitialized: false, rolling: false`, connect-redis RedisStore on node-redis as store."
-      + " `effect-redis-sessions`: this library on an @effect/platform-node server; `effect-none` the same server without it."
+      + " `effect-redis-sessions`: this library on an @effect/platform-node server; `effect-none` the same server without it;"
+      + " `effect-floor` the same server sending raw through ioredis the commands listed under *Cost above the floor*."
       + " Express servers have `etag` and `x-powered-by` disabled (fastify and Effect send neither by default).",
     "- Routes: `/none` carries a session cookie and ignores it; `/read` reads `count`; `/write` reads `count` and writes"
       + " `count + 1`; `/anon` reads `count` without cookie; `/login` regenerates the id then writes `user`;"
@@ -226,11 +332,18 @@ export const renderReport = (results: BenchResults): string => {
       + " (their figures are per completed request like the others).",
     "- CPU: each server reports `process.cpuUsage()` (user + system) on a private `/__cpu` route, read right before and"
       + " after the measured burst; divided by the completed requests. The session layer cost subtracts the same framework's"
-      + " `-none` server on the same route.",
+      + " `-none` server on the same route; the cost above the floor subtracts `effect-floor` (`effect-none` on `/none`"
+      + " and `/anon`).",
+    `- Memory: ${ours}' heap is \`process.memoryUsage().heapUsed\` right after \`gc()\` (servers run with`
+      + ` \`--expose-gc\`), read on a private \`/__heap\` route (lowest of ${heapReadings} readings, as the first`
+      + " collection after a burst leaves a few hundred KB behind) before and after each route's requests, sent in bursts of"
+      + ` ${number(heapBurst)} with the cookies of the measured bursts (\`/logout\` creates the fresh sessions of each`
+      + " burst through `/set/pool` first, so these requests are in the figures too).",
     `- Redis commands: each server uses its own Redis database; after the rounds (steady state, scripts`
       + ` already cached), ${config.countedRequests} sequential requests per route are watched with \`MONITOR\``
       + ", between two `ECHO` markers on that database. Commands with source `lua` ran inside a script and are"
-      + " not round trips. Checked first on a known case (one `EVAL` running SET and GET, then one GET):"
+      + " not round trips; pipelined commands (the floor's `/login` write) are counted one by one although they share"
+      + " one round trip. Checked first on a known case (one `EVAL` running SET and GET, then one GET):"
       + ` MONITOR saw ${calibration.monitor.topLevel} commands + ${calibration.monitor.inScript} in script,`
       + ` while \`INFO commandstats\` summed ${calibration.commandstatsCalls} calls (it counts script-internal commands too, hence not used).`,
     "- Keys per anonymous request: `DBSIZE` of the server's database before and after the measured `/anon` burst.",

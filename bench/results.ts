@@ -1,8 +1,8 @@
 import type { BenchConfig } from "./config.js"
 import type { LostUpdates } from "./lost-updates.js"
 import type { Machine } from "./machine.js"
-import type { Sample, SessionSize } from "./measure.js"
-import { baselineOf, type Peer, type Route, routes } from "./peers.js"
+import type { HeapSample, Sample, SessionSize } from "./measure.js"
+import { baselineOf, floorOf, type Peer, type Route, routes } from "./peers.js"
 import type { Calibration, CommandCount } from "./redis-probe.js"
 import { median } from "./stats.js"
 
@@ -46,6 +46,8 @@ export interface BenchResults {
   readonly machine: Machine
   readonly calibration: Calibration
   readonly peers: ReadonlyArray<PeerSummary>
+  /** Heap of `effect-redis-sessions` around many requests of each route (empty when it was not measured). */
+  readonly heap: ReadonlyArray<HeapSample>
   /** Servers that could not be measured, with the reason. */
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>
 }
@@ -97,5 +99,68 @@ export const summarize = (records: ReadonlyArray<PeerRecord>, requests: number):
       sessionSize: record.sessionSize,
       lostUpdates: record.lostUpdates
     }
+  })
+}
+
+/**
+ * What a route of a session server is held to, against its floor or, on the routes where the floor sends no Redis
+ * command, against the framework's sessionless server.
+ */
+export interface FloorTarget {
+  readonly against: "floor" | "baseline"
+  /** At least this fraction of the reference's requests per second... */
+  readonly throughputRatio: number
+  /** ...and at most this many µs of CPU per request above the reference's. */
+  readonly cpuUsAbove: number
+}
+
+/** The targets of the request path, per route. */
+export const floorTargets: { readonly [route in Route]: FloorTarget } = {
+  none: { against: "baseline", throughputRatio: 0.9, cpuUsAbove: 10 },
+  read: { against: "floor", throughputRatio: 0.85, cpuUsAbove: 20 },
+  write: { against: "floor", throughputRatio: 0.7, cpuUsAbove: 45 },
+  anon: { against: "baseline", throughputRatio: 0.9, cpuUsAbove: 10 },
+  login: { against: "floor", throughputRatio: 0.6, cpuUsAbove: 80 },
+  logout: { against: "floor", throughputRatio: 0.85, cpuUsAbove: 20 }
+}
+
+/** One route of a session server next to the server its target refers to, medians of the same run. */
+export interface FloorRow {
+  readonly route: Route
+  readonly reference: Peer
+  readonly target: FloorTarget
+  readonly cpuUsPerRequest: number
+  readonly referenceCpuUsPerRequest: number
+  /** `cpuUsPerRequest - referenceCpuUsPerRequest`. */
+  readonly cpuUsAbove: number
+  /** Requests per second of the session server divided by the reference's. */
+  readonly throughputRatio: number
+  readonly cpuMet: boolean
+  readonly throughputMet: boolean
+}
+
+/** `summary` route by route against its floor (routes whose reference was not measured are left out). */
+export const aboveFloor = (summaries: ReadonlyArray<PeerSummary>, summary: PeerSummary): Array<FloorRow> => {
+  const floor = floorOf(summary.peer)
+  if (floor === undefined) return []
+  return routes.flatMap((route) => {
+    const target = floorTargets[route]
+    const reference = target.against === "floor" ? floor : baselineOf(summary.peer)
+    const measured = summaries.find((other) => other.peer === reference)?.routes.get(route)
+    if (measured === undefined) return []
+    const own = summary.routes.get(route)!
+    const cpuUsAbove = own.cpuUsPerRequest - measured.cpuUsPerRequest
+    const throughputRatio = own.requestsPerSecond / measured.requestsPerSecond
+    return [{
+      route,
+      reference,
+      target,
+      cpuUsPerRequest: own.cpuUsPerRequest,
+      referenceCpuUsPerRequest: measured.cpuUsPerRequest,
+      cpuUsAbove,
+      throughputRatio,
+      cpuMet: cpuUsAbove <= target.cpuUsAbove,
+      throughputMet: throughputRatio >= target.throughputRatio
+    }]
   })
 }

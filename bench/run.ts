@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: starts a private Redis and one child process per server, measures every route under load in
- * interleaved rounds, counts Redis commands, keys, bytes and lost updates, then writes `docs/benchmarks.md` and
- * `docs/benchmarks.svg` and prints a summary.
+ * interleaved rounds, counts Redis commands, keys, bytes and lost updates, reads this library's heap around many
+ * requests of each route, then writes `docs/benchmarks.md` and `docs/benchmarks.svg` and prints a summary.
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { Agent } from "node:http"
@@ -12,16 +12,18 @@ import { measureLostUpdates } from "./lost-updates.js"
 import { describeMachine } from "./machine.js"
 import {
   countRouteCommands,
+  type HeapSample,
   measureBurst,
+  measureHeap,
   measureSessionSize,
   type Sample,
   type SessionSize,
   type Target,
   warmUp
 } from "./measure.js"
-import { peers, type Route, routes } from "./peers.js"
+import { ours, peers, type Route, routes } from "./peers.js"
 import { type CommandCount, RedisProbe } from "./redis-probe.js"
-import { layerCpuChart, renderReport } from "./report.js"
+import { floorRows, layerCpuChart, metText, renderReport, targetText, versusLeanest } from "./report.js"
 import { type BenchResults, type PeerRecord, summarize } from "./results.js"
 import { startServer } from "./server-process.js"
 import { Workloads } from "./workloads.js"
@@ -141,6 +143,19 @@ const main = async () => {
     log(`Redis commands per request, ${target.server.peer.name}: ${counts}`)
   }
 
+  const heap: Array<HeapSample> = []
+  const mine = measured.find(({ target }) => target.server.peer.name === ours)
+  for (const route of routes) {
+    if (mine === undefined) break
+    const sample = await measureHeap(mine.target, route, config)
+    heap.push(sample)
+    log(
+      `heap of ${ours} around ${sample.completed} /${route} requests (${sample.failed} failed): ${
+        (sample.beforeBytes / 1e6).toFixed(2)
+      } MB -> ${(sample.afterBytes / 1e6).toFixed(2)} MB`
+    )
+  }
+
   const records: Array<PeerRecord> = []
   for (const { commands, samples, sessionSize, target } of measured) {
     const { peer } = target.server
@@ -157,6 +172,7 @@ const main = async () => {
     machine,
     calibration,
     peers: summarize(records, config.requests),
+    heap,
     skipped
   }
   const profiling = readFileSync(new URL("./profiling.md", import.meta.url), "utf8")
@@ -180,6 +196,25 @@ const main = async () => {
       }
     })
   ))
+  console.log(`${ours} above its floor (for /none and /anon: above effect-none), medians of this run:`)
+  console.table(
+    floorRows(results).map((row) => ({
+      route: `/${row.route}`,
+      floor: row.reference.name,
+      "cpu µs": Number(row.cpuUsPerRequest.toFixed(1)),
+      "floor cpu µs": Number(row.referenceCpuUsPerRequest.toFixed(1)),
+      "above µs": Number(row.cpuUsAbove.toFixed(1)),
+      "req/s ratio": Number(row.throughputRatio.toFixed(2)),
+      target: targetText(row.target),
+      "met?": metText(row)
+    }))
+  )
+  const versus = versusLeanest(results)
+  console.log(
+    `session layer CPU below @fastify/session's on every route: ${
+      versus === undefined ? "not measured" : `${versus.below ? "yes" : "no"} (${versus.figures})`
+    }`
+  )
   if (skipped.length > 0) console.log(`not measured: ${skipped.map((s) => `${s.name} (${s.reason})`).join("; ")}`)
 }
 

@@ -1,6 +1,6 @@
 /**
  * What every benchmark server shares: its settings (read from the environment the harness sets),
- * the session secret, the data set stored by `/seed`, the `/__cpu` report and the readiness line.
+ * the session secret, the data set stored by `/seed`, the `/__cpu` and `/__heap` reports and the readiness line.
  */
 /** Port to listen on; 0 lets the OS pick one, which is then announced by {@link announceReady}. */
 export const port: number = Number(process.env.PORT ?? 0)
@@ -22,6 +22,15 @@ export const seedData = { user: "alice", count: 42, roles: ["admin"] } as const
 export const cpuReport = (): string => {
   const { system, user } = process.cpuUsage()
   return JSON.stringify({ user, system })
+}
+
+/**
+ * Body of the private `/__heap` route: V8 heap used in bytes right after a full garbage collection, and whether
+ * one could be forced (only when Node runs with `--expose-gc`).
+ */
+export const heapReport = (): string => {
+  gc?.()
+  return JSON.stringify({ heapUsed: process.memoryUsage().heapUsed, collected: gc !== undefined })
 }
 
 /**
