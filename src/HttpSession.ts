@@ -1,7 +1,9 @@
 /**
  * HTTP integration for `@effect/platform`: gives handlers the {@link Session.Session} of their request,
- * commits it once as the response is prepared and writes (or deletes) the cookie. Nothing is read
- * before the handler uses the session, so routes that never touch it cost no Redis command.
+ * commits it once as the response is prepared and writes (or deletes) the cookie. Nothing is read, and
+ * nothing registered, before the handler uses the session, so routes that never touch it cost no store
+ * call. The session cookie is this module's business: it parses the `Cookie` header, verifies the
+ * signature (see `SessionId`), and decides when to set or expire the cookie.
  *
  * Three shapes of the same middleware:
  * - {@link middleware} for `HttpRouter`, `HttpApp` and `HttpServer.serve`;
@@ -17,34 +19,89 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
-import { type CookieAction, makeRequestSession, type RequestSession, type Services } from "./internal/requestSession.js"
+import * as Option from "effect/Option"
+import {
+  CurrentRequestSession,
+  type Incoming,
+  type Outcome,
+  RequestSession,
+  type Services
+} from "./internal/requestSession.js"
 import { Codec, Session } from "./Session.js"
 import { SessionConfig, type SessionOptions } from "./SessionConfig.js"
 import * as SessionId from "./SessionId.js"
-import * as SessionIndex from "./SessionIndex.js"
+import type * as SessionIndex from "./SessionIndex.js"
 import { SessionStore } from "./SessionStore.js"
 
-/** One verifier (and its cache) per configuration, also when the middleware reads its services per request. */
-const verifiers = new WeakMap<SessionOptions, Services["verify"]>()
+/** RFC 6265 §5.2 trims spaces and tabs only, not every Unicode white space like `String.trim`. */
+const trimSpaces = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "")
 
-const verifierFor = (options: SessionOptions) => {
-  let verify = verifiers.get(options)
-  if (verify === undefined) {
-    verify = SessionId.makeVerifier(options.secrets)
-    verifiers.set(options, verify)
+/** Every value of cookie `name` in a Cookie header, in order. */
+const cookieValues = (header: string | undefined, name: string): Array<string> => {
+  if (header === undefined || !header.includes(name)) return []
+  const values: Array<string> = []
+  for (const pair of header.split(";")) {
+    const eq = pair.indexOf("=")
+    if (eq === -1 || trimSpaces(pair.slice(0, eq)) !== name) continue
+    let value = trimSpaces(pair.slice(eq + 1))
+    if (value.startsWith("\"") && value.endsWith("\"") && value.length >= 2) value = value.slice(1, -1)
+    values.push(value)
   }
-  return verify
+  return values
 }
 
-const services: Effect.Effect<Services, never, SessionConfig | SessionStore> = Effect.map(
-  Effect.all({ options: SessionConfig, store: SessionStore, codec: Codec, generate: SessionId.Generator }),
-  (services) => ({ ...services, verify: verifierFor(services.options) })
-)
+const NoCookie: Incoming = { presented: false, id: undefined, stale: false }
+const Unverified: Incoming = { presented: true, id: undefined, stale: false }
+
+/** Reads the session cookie of a `Cookie` header: the first value that verifies wins. */
+const makeIncoming = (options: SessionOptions) => {
+  const verify = SessionId.makeVerifier(options.secrets)
+  return (header: string | undefined): Incoming => {
+    const values = cookieValues(header, options.cookieName)
+    if (values.length === 0) return NoCookie
+    for (const value of values) {
+      const verified = verify(value)
+      if (Option.isSome(verified)) return { presented: true, id: verified.value.id, stale: verified.value.stale }
+    }
+    return Unverified
+  }
+}
+
+/** The services of one application, made once per configuration and store. */
+const servicesCache = new WeakMap<SessionOptions, WeakMap<SessionStore["Type"], Services>>()
+
+const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Services => {
+  const options = Context.get(context, SessionConfig)
+  const store = Context.get(context, SessionStore)
+  const codec = Context.get(context as Context.Context<never>, Codec)
+  const generate = Context.get(context as Context.Context<never>, SessionId.Generator)
+  let byStore = servicesCache.get(options)
+  if (byStore === undefined) {
+    byStore = new WeakMap()
+    servicesCache.set(options, byStore)
+  }
+  const cached = byStore.get(store)
+  if (cached !== undefined && cached.codec === codec && cached.generate === generate) return cached
+  const services: Services = {
+    options,
+    limits: { maxSize: options.maxSize, maxSessionsPerPrincipal: options.maxSessionsPerPrincipal },
+    store,
+    codec,
+    generate,
+    incoming: makeIncoming(options)
+  }
+  byStore.set(store, services)
+  return services
+}
+
+const services = Effect.context<SessionConfig | SessionStore>().pipe(Effect.map(servicesOf))
 
 const cookieAttributes = (options: SessionOptions) => ({
   path: options.cookiePath,
@@ -56,93 +113,100 @@ const cookieAttributes = (options: SessionOptions) => ({
 
 const EPOCH = new Date(0)
 
+/** The cookie the outcome of a commit calls for. */
 const applyCookie = (
   response: HttpServerResponse.HttpServerResponse,
-  action: CookieAction,
-  options: SessionOptions
-) => {
-  switch (action._tag) {
-    case "None":
+  outcome: Outcome,
+  session: RequestSession
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  const { options } = session.services
+  const incoming = session.incoming ?? NoCookie
+  switch (outcome._tag) {
+    case "Unchanged":
       return Effect.succeed(response)
-    case "Expire":
+    case "Ended":
       return Effect.succeed(
-        HttpServerResponse.unsafeSetCookie(response, options.cookieName, "", {
-          ...cookieAttributes(options),
-          maxAge: Duration.zero,
-          expires: EPOCH
-        })
-      )
-    case "Set":
-      return Effect.map(Clock.currentTimeMillis, (now) =>
-        HttpServerResponse.unsafeSetCookie(
-          response,
-          options.cookieName,
-          action.value,
-          options.cookieMaxAge === undefined ? cookieAttributes(options) : {
+        incoming.presented
+          ? HttpServerResponse.unsafeSetCookie(response, options.cookieName, "", {
             ...cookieAttributes(options),
-            maxAge: Duration.seconds(options.cookieMaxAge),
-            expires: new Date(now + options.cookieMaxAge * 1000)
-          }
-        ))
+            maxAge: Duration.zero,
+            expires: EPOCH
+          })
+          : response
+      )
+    case "Live": {
+      const resend = outcome.isNew || incoming.stale || (outcome.renewed && options.cookieMaxAge !== undefined)
+      if (!resend) return Effect.succeed(response)
+      const value = SessionId.sign(outcome.id, options.secrets[0])
+      if (options.cookieMaxAge === undefined) {
+        return Effect.succeed(
+          HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, cookieAttributes(options))
+        )
+      }
+      const maxAge = options.cookieMaxAge
+      return Effect.map(
+        Clock.currentTimeMillis,
+        (now) =>
+          HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, {
+            ...cookieAttributes(options),
+            maxAge: Duration.seconds(maxAge),
+            expires: new Date(now + maxAge * 1000)
+          })
+      )
+    }
   }
 }
 
 /** Commits the session and turns the outcome into the response: its cookie, or the error's response. */
 const finish = (
   session: RequestSession,
-  options: SessionOptions,
   response: HttpServerResponse.HttpServerResponse,
   failed: boolean
-) =>
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   session.commit(failed).pipe(
-    Effect.flatMap((action) => applyCookie(response, action, options)),
-    Effect.catchAll((error) =>
-      Effect.zipRight(
-        Effect.logError("Session commit failed; the response was replaced", error),
+    Effect.flatMap((outcome) => applyCookie(response, outcome, session)),
+    Effect.catchAllCause((cause) => {
+      const error = Cause.squash(cause)
+      return Effect.zipRight(
+        Effect.logError("Session commit failed; the response was replaced", cause),
         HttpServerRespondable.isRespondable(error)
           ? HttpServerRespondable.toResponse(error)
           : Effect.succeed(HttpServerResponse.text("Internal Server Error", { status: 500 }))
       )
-    )
+    })
   )
 
-/**
- * Starts the request's session and registers its commit. `failed` tells, at response time, whether the
- * handler failed; where the handler cannot be observed (HttpApi), an error status stands for it.
- */
-const begin = (services: Services, failed: (response: HttpServerResponse.HttpServerResponse) => boolean) =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const session = makeRequestSession(services, request.headers.cookie)
-    return Effect.as(
-      HttpApp.appendPreResponseHandler((_request, response) =>
-        session.touched ? finish(session, services.options, response, failed(response)) : Effect.succeed(response)
-      ),
-      session
-    )
+/** Starts the request's session (one small object until the handler uses it) and runs `f` with it. */
+const begin = <A, E, R>(
+  services: Services,
+  f: (session: RequestSession) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+    const session = new RequestSession(services, request.headers.cookie)
+    return Effect.zipRight(FiberRef.set(CurrentRequestSession, session), f(session))
   })
 
 /**
- * Runs `app` with the request's `Session` (and, when given, the app's `SessionIndex`) added to its context
- * in one step: every context update copies the whole request context, a measurable cost per request.
+ * Runs `app` with a session for its request. The commit runs on the handler's response; when the handler
+ * fails, it runs on the error's response instead (a pre-response handler registered only then).
+ * `Session` and `SessionIndex` need no context entry: they find the request's session in a fiber-local slot.
  */
-const provideSession = <A, E, R>(
+const withSession = <E, R>(
   services: Services,
-  app: Effect.Effect<A, E, R>,
-  index?: SessionIndex.SessionIndex["Type"]
-) =>
-  Effect.suspend(() => {
-    let failed = false
-    return Effect.flatMap(begin(services, () => failed), (session) =>
-      app.pipe(
-        Effect.onError(() => Effect.sync(() => void (failed = true))),
-        Effect.mapInputContext((context: Context.Context<Exclude<R, Session | SessionIndex.SessionIndex>>) => {
-          const services = new Map(context.unsafeMap)
-          services.set(Session.key, session.service)
-          if (index !== undefined) services.set(SessionIndex.SessionIndex.key, index)
-          return Context.unsafeMake(services) as Context.Context<R>
-        })
-      ))
-  })
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, Exclude<R, Session | SessionIndex.SessionIndex>> =>
+  begin(services, (session) =>
+    Effect.matchCauseEffect(app, {
+      onFailure: (cause) =>
+        session.touched && !Cause.isInterruptedOnly(cause)
+          ? Effect.zipRight(
+            HttpApp.appendPreResponseHandler((_request, response) => finish(session, response, true)),
+            Effect.failCause(cause)
+          )
+          : Effect.failCause(cause),
+      onSuccess: (response) => session.touched ? finish(session, response, false) : Effect.succeed(response)
+    })) as Effect.Effect<HttpServerResponse.HttpServerResponse, E, Exclude<R, Session | SessionIndex.SessionIndex>>
 
 /**
  * Middleware for `HttpRouter`, `HttpApp` and `HttpServer.serve`: handlers get `Session`; the app needs
@@ -166,10 +230,10 @@ const provideSession = <A, E, R>(
  * @category middleware
  */
 export const middleware = HttpMiddleware.make((app) =>
-  Effect.flatMap(services, (services) => provideSession(services, app))
+  Effect.flatMap(services, (services) => withSession(services, app))
 ) as <E, R>(
   app: HttpApp.Default<E, R>
-) => HttpApp.Default<E, Exclude<R, Session> | SessionConfig | SessionStore>
+) => HttpApp.Default<E, Exclude<R, Session | SessionIndex.SessionIndex> | SessionConfig | SessionStore>
 
 /**
  * Middleware for `HttpLayerRouter`: provide this layer to routes and every route gets `Session` (and
@@ -190,11 +254,7 @@ export const middleware = HttpMiddleware.make((app) =>
  * @category middleware
  */
 export const layerRouter = HttpLayerRouter.middleware<{ provides: Session | SessionIndex.SessionIndex }>()(
-  Effect.gen(function*() {
-    const context = yield* services
-    const index = yield* SessionIndex.make
-    return (httpEffect) => provideSession(context, httpEffect, index)
-  })
+  Effect.map(services, (services) => (httpEffect) => withSession(services, httpEffect))
 ).layer
 
 /**
@@ -239,8 +299,12 @@ export class HttpApiSession extends HttpApiMiddleware.Tag<HttpApiSession>()(
  */
 export const layerHttpApi: Layer.Layer<HttpApiSession, never, SessionConfig | SessionStore> = Layer.effect(
   HttpApiSession,
-  Effect.map(
-    services,
-    (services) => Effect.map(begin(services, (response) => response.status >= 400), (session) => session.service)
-  )
+  Effect.map(services, (services) =>
+    begin(services, (session) =>
+      Effect.as(
+        HttpApp.appendPreResponseHandler((_request, response) =>
+          session.touched ? finish(session, response, response.status >= 400) : Effect.succeed(response)
+        ),
+        Session.defaultValue()
+      )))
 )

@@ -76,7 +76,7 @@ export interface Options {
  *
  * const FieldCount = RedisClient.script("return redis.call('HLEN', KEYS[1])")
  * const fieldCount = (key: string) =>
- *   Effect.flatMap(RedisClient.RedisClient, (redis) => redis.eval("fieldCount", FieldCount, key, []))
+ *   Effect.flatMap(RedisClient.RedisClient, (redis) => redis.eval("fieldCount", FieldCount, [key], []))
  * ```
  *
  * @since 0.1.0
@@ -124,16 +124,16 @@ export class RedisClient extends Context.Tag("effect-redis-sessions/RedisClient"
    * that serves `key` (no-op when `waitReplicas` is 0).
    */
   readonly confirmWrites: (key: string) => Effect.Effect<void, RedisError>
-  /** Runs a script on one key. */
+  /** Runs a script on its keys (on a Cluster, keys of one slot). */
   readonly eval: (
     operation: string,
     script: Script,
-    key: string,
+    keys: ReadonlyArray<string>,
     args: ReadonlyArray<string | number>
   ) => Effect.Effect<unknown, RedisError>
 }>() {}
 
-const classify = (client: Redis | Cluster, operation: string) => (cause: unknown): RedisError => {
+const classify = (client: Redis | Cluster, operation: string, cause: unknown): RedisError => {
   const message = cause instanceof Error ? cause.message : String(cause)
   const reason = client.status === "end"
     ? "Closed"
@@ -148,7 +148,26 @@ const classify = (client: Redis | Cluster, operation: string) => (cause: unknown
 const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplicas: number) => {
   const deadline = commandTimeout + 50
   const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
-    Effect.tryPromise({ try: () => withDeadline(f(client), deadline), catch: classify(client, operation) })
+    Effect.async<A, RedisError>((resume) => {
+      const fail = (cause: unknown) => resume(Effect.fail(classify(client, operation, cause)))
+      let promise: Promise<A>
+      try {
+        promise = f(client)
+      } catch (cause) {
+        return fail(cause)
+      }
+      const timer = setTimeout(() => fail(new DeadlineExceeded()), deadline)
+      promise.then(
+        (value) => {
+          clearTimeout(timer)
+          resume(Effect.succeed(value))
+        },
+        (cause) => {
+          clearTimeout(timer)
+          fail(cause)
+        }
+      )
+    })
   // WAIT answers after its own timeout, which must end before the command deadline
   const waitTimeout = Math.max(1, Math.floor(commandTimeout * 0.8))
   return RedisClient.of({
@@ -166,44 +185,28 @@ const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplic
             })
           )
       ),
-    eval: (operation, script, key, args) =>
+    eval: (operation, script, keys, args) =>
       run(
         operation,
         (c) =>
-          c.evalsha(script.sha, 1, key, ...args).catch((error) =>
+          c.evalsha(script.sha, keys.length, ...keys, ...args).catch((error) =>
             error instanceof Error && error.message.startsWith("NOSCRIPT")
-              ? c.eval(script.source, 1, key, ...args)
+              ? c.eval(script.source, keys.length, ...keys, ...args)
               : Promise.reject(error)
           )
       )
   })
 }
 
+/**
+ * A second deadline behind ioredis' own `commandTimeout`, for the paths it does not cover (cluster
+ * redirections, sentinel lookups). A plain timer, because an Effect timeout per command costs a fiber.
+ */
 class DeadlineExceeded extends Error {
   constructor() {
     super("Command timed out")
   }
 }
-
-/**
- * Rejects when `promise` has not settled within `millis`: a second deadline behind ioredis' own
- * `commandTimeout`, for the paths it does not cover (cluster redirections, sentinel lookups). A plain
- * timer, because an Effect timeout per command costs a fiber and dominated the CPU profile of a read.
- */
-const withDeadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineExceeded()), millis)
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (error) => {
-        clearTimeout(timer)
-        reject(error)
-      }
-    )
-  })
 
 /** The connection that owns `key`: the client itself, or on a Cluster the master of the key's slot. */
 const nodeFor = (client: Redis | Cluster, key: string): Redis => {

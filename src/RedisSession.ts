@@ -26,7 +26,7 @@ const servicesFrom = <E, R>(settings: Effect.Effect<SessionConfig.Settings, E, R
   Layer.unwrapEffect(Effect.map(settings, (s) =>
     Layer.merge(
       Layer.succeed(SessionConfig.SessionConfig, s.session),
-      RedisSessionStore.layer.pipe(Layer.provide(RedisClient.layer(s.redis)))
+      RedisSessionStore.layer({ prefix: s.session.prefix }).pipe(Layer.provide(RedisClient.layer(s.redis)))
     )))
 
 /**

@@ -1,14 +1,18 @@
 /**
- * The Redis implementation of {@link SessionStore.SessionStore}: one hash per session, one script
- * (one round trip) per operation, every script on a single key so it runs unchanged on Redis Cluster.
+ * The Redis implementation of {@link SessionStore.SessionStore}: one hash per session, one script (one
+ * round trip) per operation, every script on the keys of one slot so it runs unchanged on Redis Cluster.
  *
- * Hash layout: session key `k` is stored in field `.k` (encoded value); meta fields are `c` (created,
- * epoch ms), `t` (idle timeout, s), `a` (absolute deadline, epoch ms, optional), `p` (principal, optional),
- * `l` (last time the TTL was extended, epoch ms) and `s` (size in bytes of all keys and values, kept up to
- * date by every write so the `max_size` check costs O(changed keys)).
+ * It alone knows how sessions sit in Redis. The key of a session is the prefix followed by the SHA-256 of
+ * its id, so the bearer credential never reaches Redis. Hash layout: session key `k` is stored in field
+ * `.k` (encoded value); meta fields are `c` (created, epoch ms), `t` (idle timeout, s), `a` (absolute
+ * deadline, epoch ms, optional), `p` (principal, optional), `x` (until when the principal's index is kept
+ * alive for it, epoch ms), `l` (last time the TTL was extended, epoch ms) and `s` (size in bytes of all
+ * keys and values, kept up to date by every write so the `max_size` check costs O(changed keys)).
  *
- * A principal's index is a hash `field = session storage key, value = created`, whose TTL is kept at least
- * as long as its longest-lived session; ended sessions are pruned when the index is read.
+ * A principal's index is a hash `field = session digest, value = created` under the hash tag of the
+ * principal's digest; its TTL is kept at least as long as its longest-lived session, and ended sessions
+ * are pruned when it is read. Logins, logouts, bindings and revocations wait for replicas (`WAIT`) when
+ * the client is configured to.
  *
  * @since 0.1.0
  */
@@ -16,14 +20,19 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { Cluster } from "ioredis"
+import { digest, indexKey, sessionKey } from "./internal/keys.js"
+import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
+import { slotOf } from "./internal/slot.js"
 import * as RedisClient from "./RedisClient.js"
-import { SessionConflict, SessionTooLarge } from "./SessionError.js"
+import { type RedisError, SessionConflict, SessionStoreError, SessionTooLarge } from "./SessionError.js"
 import {
   type Changes,
   type CommitResult,
-  type IndexRenewal,
   lifetime,
+  type Limits,
   MAX_TIMEOUT,
+  type NewSession,
   SessionStore,
   sizeOf,
   type StoredSession
@@ -34,20 +43,46 @@ const FIELD = "."
 /**
  * Lua shared by COMMIT and TOUCH, run after the TTL of `key` was set to `ttl` at `now`: when the session is
  * bound and now outlives the time its principal's index is kept for (`x`), records a new time (twice the
- * remaining life) and returns it so the caller renews the index; the same rule as
- * `SessionStore.indexRenewalTime`.
+ * remaining life) and returns {principal, created, new time} so the store renews the index; `{}` otherwise.
  */
 const RENEW = `
-local principal = redis.call('HGET', key, 'p')
-if principal then
+local function renew(key, now, ttl)
+  local principal = redis.call('HGET', key, 'p')
+  if not principal then return {} end
   local expiry = tonumber(redis.call('HGET', key, 'x') or '0') or 0
-  if now + ttl > expiry then
-    local renewed = now + 2 * ttl
-    redis.call('HSET', key, 'x', string.format('%d', renewed))
-    return {1, principal, redis.call('HGET', key, 'c'), renewed}
-  end
+  if now + ttl <= expiry then return {} end
+  local renewed = string.format('%d', now + 2 * ttl)
+  redis.call('HSET', key, 'x', renewed)
+  return {principal, redis.call('HGET', key, 'c'), renewed}
 end
-return {1}`
+`
+
+/**
+ * Lua shared by CREATE and REPLACE. ARGV: ttl ms, created, timeout, absolute deadline or '', size,
+ * principal or '', now, index expiry or '', then field/value pairs. 1 if created, 0 if the key exists.
+ */
+const CREATE_SESSION = `
+local function create(key)
+  if redis.call('EXISTS', key) == 1 then return 0 end
+  redis.call('HSET', key, 'c', ARGV[2], 't', ARGV[3], 's', ARGV[5], 'l', ARGV[7])
+  if ARGV[4] ~= '' then redis.call('HSET', key, 'a', ARGV[4]) end
+  if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[8]) end
+  for i = 9, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+  redis.call('PEXPIRE', key, ARGV[1])
+  return 1
+end
+`
+
+/** Lua shared by RETIRE and REPLACE: deletes a session; {1, its principal or ''} if it existed, {0} otherwise. */
+const RETIRE_SESSION = `
+local function retire(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return {0} end
+  local principal = kind == 'hash' and redis.call('HGET', key, 'p') or ''
+  redis.call('DEL', key)
+  return {1, principal or ''}
+end
+`
 
 /** Read-only, so it also runs on replicas and while writes are paused. */
 const LOAD = RedisClient.script(`#!lua flags=no-writes
@@ -56,30 +91,30 @@ if kind == 'none' then return false end
 if kind ~= 'hash' then return 0 end
 return {redis.call('PTTL', KEYS[1]), redis.call('HGETALL', KEYS[1])}`)
 
-/**
- * ARGV: ttl ms, created, timeout, absolute deadline or '', size, principal or '', now, index expiry or '',
- * then field/value pairs.
- */
-const CREATE = RedisClient.script(`
-local key = KEYS[1]
-if redis.call('EXISTS', key) == 1 then return 0 end
-redis.call('HSET', key, 'c', ARGV[2], 't', ARGV[3], 's', ARGV[5], 'l', ARGV[7])
-if ARGV[4] ~= '' then redis.call('HSET', key, 'a', ARGV[4]) end
-if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[8]) end
-for i = 9, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIRE', key, ARGV[1])
-return 1`)
+const CREATE = RedisClient.script(CREATE_SESSION + "return {create(KEYS[1])}")
 
 /**
- * ARGV: now, clear (0/1), new timeout or '', max size, strict (0/1), new principal or '', its index expiry,
- * then the number of set fields and
- * (field, value[, expected]) for each, then the number of removed fields and (field[, expected]) for each.
- * `expected` is '-' for "was absent" or '+' followed by the value read.
- * Returns {1[, principal, created, index expiry]} committed (see RENEW), {0} gone, {-1, field} conflict,
+ * Creates KEYS[1] and, only if it was created, deletes KEYS[2] (same ARGV as CREATE). Returns {0} when
+ * nothing happened, {1} or {1, 0} when the replaced session was already gone, {1, 1, its principal or ''}.
+ */
+const REPLACE = RedisClient.script(
+  CREATE_SESSION + RETIRE_SESSION + `
+if create(KEYS[1]) == 0 then return {0} end
+local retired = retire(KEYS[2])
+return {1, retired[1], retired[2]}`
+)
+
+const RETIRE = RedisClient.script(RETIRE_SESSION + "return retire(KEYS[1])")
+
+/**
+ * ARGV: now, clear (0/1), new timeout or '', max size, strict (0/1), new principal or '', then the number of
+ * set fields and (field, value[, expected]) for each, then the number of removed fields and
+ * (field[, expected]) for each. `expected` is '-' for "was absent" or '+' followed by the value read.
+ * Returns {1, previous principal or '', then RENEW's reply} committed, {0} gone, {-1, field} conflict,
  * {-2, size} too large. Nothing is written unless it returns {1, ...}.
  */
 const COMMIT = RedisClient.script(
-  `
+  RENEW + `
 local key = KEYS[1]
 if redis.call('TYPE', key)['ok'] ~= 'hash' then return {0} end
 local now, clear, timeout, maxSize, strict = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1'
@@ -108,7 +143,7 @@ if ttl <= 0 then
   return {0}
 end
 local size = clear and 0 or storedSize
-local i = 8
+local i = 7
 local sets, removes = {}, {}
 for n = 1, tonumber(ARGV[i]) do
   local field, value = ARGV[i + 1], ARGV[i + 2]
@@ -145,29 +180,31 @@ for j = 1, #sets, 2 do redis.call('HSET', key, sets[j], sets[j + 1]) end
 for _, field in ipairs(removes) do redis.call('HDEL', key, field) end
 redis.call('HSET', key, 's', size, 'l', ARGV[1])
 if timeout ~= '' then redis.call('HSET', key, 't', timeout) end
-if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[7]) end
-redis.call('PEXPIRE', key, string.format('%d', ttl))` + RENEW
+local previous = ''
+if ARGV[6] ~= '' then
+  previous = redis.call('HGET', key, 'p') or ''
+  -- a new binding renews the new principal's index at once
+  if previous ~= ARGV[6] then redis.call('HSET', key, 'p', ARGV[6], 'x', '0') end
+end
+redis.call('PEXPIRE', key, string.format('%d', ttl))
+local renewal = renew(key, now, ttl)
+return {1, previous, renewal[1], renewal[2], renewal[3]}`
 )
 
-/** ARGV: ttl ms, now. Returns {} for a missing session, otherwise as RENEW. */
+/** ARGV: ttl ms, now. Returns RENEW's reply ({} also for a missing session). */
 const TOUCH = RedisClient.script(
-  `
+  RENEW + `
 local key, ttl, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 if redis.call('PEXPIRE', key, ttl) == 0 then return {} end
-redis.call('HSET', key, 'l', now)` + RENEW
+redis.call('HSET', key, 'l', now)
+return renew(key, now, ttl)`
 )
 
-/** ARGV: session key, created, ttl ms. */
+/** ARGV: session digest, created, ttl ms. */
 const INDEX = RedisClient.script(`
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 1`)
-
-/** The optional renewal part of a COMMIT or TOUCH reply. */
-const renewalOf = (reply: ReadonlyArray<unknown>): IndexRenewal | undefined =>
-  reply.length === 4
-    ? { principal: String(reply[1]), created: Number(reply[2]), until: Number(reply[3]) }
-    : undefined
 
 const parseNumber = (value: string | undefined) => {
   const n = value === undefined ? NaN : Number(value)
@@ -189,16 +226,80 @@ const decode = (reply: unknown): StoredSession | string => {
   const timeout = parseNumber(meta.get("t"))
   const absoluteDeadline = meta.has("a") ? parseNumber(meta.get("a")) : undefined
   const lastSeen = meta.has("l") ? parseNumber(meta.get("l")) : created
-  const indexExpiry = meta.has("x") ? parseNumber(meta.get("x")) : undefined
   if (
     created === undefined || timeout === undefined || timeout < 1 || timeout > MAX_TIMEOUT ||
     lastSeen === undefined || (meta.has("a") && absoluteDeadline === undefined) ||
     (meta.has("s") && parseNumber(meta.get("s")) === undefined)
   ) return "bad meta fields"
-  return { fields, created, timeout, absoluteDeadline, principal: meta.get("p"), lastSeen, indexExpiry, ttl }
+  return { fields, created, timeout, absoluteDeadline, principal: meta.get("p"), lastSeen, ttl }
 }
 
 const expectation = (value: string | undefined) => value === undefined ? "-" : "+" + value
+
+const commitArgs = (now: number, changes: Changes, maxSize: number): Array<string | number> => {
+  const strict = changes.expected !== undefined
+  const args: Array<string | number> = [
+    now,
+    changes.clear ? 1 : 0,
+    changes.timeout ?? "",
+    maxSize,
+    strict ? 1 : 0,
+    changes.principal ?? "",
+    changes.set.size
+  ]
+  for (const [k, v] of changes.set) {
+    args.push(FIELD + k, v)
+    if (strict) args.push(expectation(changes.expected!.get(k)))
+  }
+  args.push(changes.remove.length)
+  for (const k of changes.remove) {
+    args.push(FIELD + k)
+    if (strict) args.push(expectation(changes.expected!.get(k)))
+  }
+  return args
+}
+
+const createArgs = (now: number, session: NewSession, size: number): Array<string | number> => {
+  const ttl = lifetime(now, session.timeout, session.absoluteDeadline)
+  const args: Array<string | number> = [
+    ttl,
+    session.created,
+    session.timeout,
+    session.absoluteDeadline ?? "",
+    size,
+    session.principal ?? "",
+    now,
+    session.principal === undefined ? "" : now + 2 * ttl
+  ]
+  for (const [k, v] of session.fields) args.push(FIELD + k, v)
+  return args
+}
+
+/** The Redis client's failure as the store-neutral error; the client's error stays in `cause`. */
+const storeError = (error: RedisError): SessionStoreError =>
+  new SessionStoreError({
+    reason: error.reason === "Timeout" || error.reason === "Replication" ? error.reason : "Unavailable",
+    operation: error.operation,
+    cause: error
+  })
+
+/**
+ * Options of the Redis store.
+ *
+ * @example
+ * ```ts
+ * import { RedisSessionStore } from "effect-redis-sessions"
+ *
+ * const options: RedisSessionStore.Options = { prefix: "myapp:session:" }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** Prepended to every key the store writes. Default `""`. */
+  readonly prefix?: string | undefined
+}
 
 /**
  * Builds the Redis store on the {@link RedisClient.RedisClient} in context.
@@ -210,9 +311,9 @@ const expectation = (value: string | undefined) => value === undefined ? "-" : "
  *
  * const AuditedStore = Layer.effect(
  *   SessionStore.SessionStore,
- *   Effect.map(RedisSessionStore.make, (store) => ({
+ *   Effect.map(RedisSessionStore.make({ prefix: "app:" }), (store) => ({
  *     ...store,
- *     remove: (key: string) => Effect.tap(store.remove(key), (existed) => Effect.logInfo("session deleted", existed))
+ *     remove: (id: string) => Effect.tap(store.remove(id), (existed) => Effect.logInfo("session deleted", existed))
  *   }))
  * )
  * ```
@@ -220,103 +321,176 @@ const expectation = (value: string | undefined) => value === undefined ? "-" : "
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.gen(function*() {
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const redis = yield* RedisClient.RedisClient
+  const prefix = options.prefix ?? ""
+  const keyOf = (id: string) => sessionKey(prefix, id)
+  const cluster = redis.client instanceof Cluster
 
-  const unreadable = (key: string, why: string) =>
-    Effect.as(
-      Effect.logWarning(`Unreadable session record ignored: ${why}`).pipe(Effect.annotateLogs({ key })),
-      Option.none()
-    )
+  const unreadable = (why: string) =>
+    Effect.as(Effect.logWarning(`Unreadable session record ignored: ${why}`), Option.none())
 
-  const load = (key: string) =>
-    Effect.flatMap(redis.eval("load", LOAD, key, []), (reply) => {
+  const loadKey = (key: string): Effect.Effect<Option.Option<StoredSession>, RedisError> =>
+    Effect.flatMap(redis.eval("load", LOAD, [key], []), (reply) => {
       if (reply === null) return Effect.succeedNone
       const decoded = decode(reply)
-      return typeof decoded === "string" ? unreadable(key, decoded) : Effect.succeedSome(decoded)
+      return typeof decoded === "string" ? unreadable(decoded) : Effect.succeedSome(decoded)
     })
 
-  const commitArgs = (now: number, changes: Changes, maxSize: number): Array<string | number> => {
-    const strict = changes.expected !== undefined
-    const args: Array<string | number> = [
-      now,
-      changes.clear ? 1 : 0,
-      changes.timeout ?? "",
-      maxSize,
-      strict ? 1 : 0,
-      changes.principal ?? "",
-      changes.indexExpiry ?? "",
-      changes.set.size
-    ]
-    for (const [k, v] of changes.set) {
-      args.push(FIELD + k, v)
-      if (strict) args.push(expectation(changes.expected!.get(k)))
+  const index = (principal: string, handle: string, created: number, until: number, now: number) =>
+    redis.eval("index", INDEX, [indexKey(prefix, principal)], [handle, created, Math.max(1, Math.round(until - now))])
+
+  const unindex = (principal: string, handles: ReadonlyArray<string>) =>
+    handles.length === 0 || principal === ""
+      ? Effect.void
+      : Effect.asVoid(redis.run("unindex", (c) => c.hdel(indexKey(prefix, principal), ...handles)))
+
+  /** Renews an index as a COMMIT or TOUCH asked for (`[principal, created, until]`). */
+  const renewIndex = (handle: string, renewal: ReadonlyArray<unknown>, now: number) =>
+    renewal.length === 3 && renewal[0] !== null
+      ? Effect.asVoid(index(String(renewal[0]), handle, Number(renewal[1]), Number(renewal[2]), now))
+      : Effect.void
+
+  const list = (principal: string): Effect.Effect<Array<IndexedSession>, RedisError> =>
+    Effect.gen(function*() {
+      const members = yield* redis.run("indexed", (c) => c.hgetall(indexKey(prefix, principal)))
+      const loaded = yield* Effect.forEach(
+        Object.keys(members),
+        (handle) => Effect.map(loadKey(prefix + handle), (session) => [handle, session] as const),
+        { concurrency: 16 }
+      )
+      const live: Array<IndexedSession> = []
+      const dead: Array<string> = []
+      for (const [handle, session] of loaded) {
+        if (Option.isSome(session) && session.value.principal === principal) {
+          live.push({ handle, created: session.value.created, lastSeen: session.value.lastSeen })
+        } else {
+          dead.push(handle)
+        }
+      }
+      yield* unindex(principal, dead)
+      return live.sort(byAge)
+    })
+
+  /** Deletes sessions by handle and drops them from the principal's index; how many existed. */
+  const retire = (principal: string, handles: ReadonlyArray<string>) =>
+    Effect.flatMap(
+      Effect.forEach(handles, (handle) => {
+        const key = prefix + handle
+        return Effect.tap(redis.eval("retire", RETIRE, [key], []), () => redis.confirmWrites(key))
+      }, { concurrency: 16 }),
+      (replies) =>
+        Effect.as(
+          unindex(principal, handles),
+          replies.filter((reply) => (reply as Array<unknown>)[0] === 1).length
+        )
+    )
+
+  /** After `handle` was bound to `principal`: revokes the principal's oldest sessions beyond the limit. */
+  const enforceLimit = (principal: string, handle: string, limits: Limits) =>
+    limits.maxSessionsPerPrincipal === undefined
+      ? Effect.void
+      : Effect.flatMap(list(principal), (sessions) => {
+        const doomed = overLimit(sessions, limits.maxSessionsPerPrincipal!, handle)
+        return doomed.length === 0 ? Effect.void : Effect.asVoid(retire(principal, doomed))
+      })
+
+  /** Creates `key`, then deletes `replaced` only if that worked: one script where both keys share a node. */
+  const createReplacing = (key: string, args: Array<string | number>, replaced: string) => {
+    if (!cluster || slotOf(key) === slotOf(replaced)) {
+      return Effect.map(redis.eval("replace", REPLACE, [key, replaced], args), (reply) => reply as Array<unknown>)
     }
-    args.push(changes.remove.length)
-    for (const k of changes.remove) {
-      args.push(FIELD + k)
-      if (strict) args.push(expectation(changes.expected!.get(k)))
-    }
-    return args
+    return Effect.flatMap(redis.eval("create", CREATE, [key], args), (created) =>
+      (created as Array<unknown>)[0] === 1
+        ? Effect.map(redis.eval("retire", RETIRE, [replaced], []), (retired) => [1, ...(retired as Array<unknown>)])
+        : Effect.succeed([0]))
   }
 
-  return SessionStore.of({
-    load,
-    create: (key, session, maxSize) =>
-      Effect.gen(function*() {
-        const size = sizeOf(session.fields)
-        if (size > maxSize) return yield* new SessionTooLarge({ size, maxSize })
-        const now = yield* Clock.currentTimeMillis
-        const args: Array<string | number> = [
-          lifetime(now, session.timeout, session.absoluteDeadline),
-          session.created,
-          session.timeout,
-          session.absoluteDeadline ?? "",
-          size,
-          session.principal ?? "",
-          now,
-          session.indexExpiry ?? ""
-        ]
-        for (const [k, v] of session.fields) args.push(FIELD + k, v)
-        return (yield* redis.eval("create", CREATE, key, args)) === 1
-      }),
-    commit: (key, changes, maxSize) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const reply = (yield* redis.eval("commit", COMMIT, key, commitArgs(now, changes, maxSize))) as Array<unknown>
-        switch (reply[0]) {
-          case 1:
-            return { _tag: "Committed", renewal: renewalOf(reply) } as CommitResult
-          case -1:
-            return yield* new SessionConflict({ key: String(reply[1]).slice(FIELD.length) })
-          case -2:
-            return yield* new SessionTooLarge({ size: Number(reply[1]), maxSize })
-          default:
-            return { _tag: "Gone" } as CommitResult
-        }
-      }),
-    remove: (key) => Effect.map(redis.run("remove", (c) => c.del(key)), (n) => n > 0),
-    touch: (key, ttl) =>
+  const create = (id: string, session: NewSession, limits: Limits, replaces?: string) =>
+    Effect.gen(function*() {
+      const size = sizeOf(session.fields)
+      if (size > limits.maxSize) return yield* new SessionTooLarge({ size, maxSize: limits.maxSize })
+      const now = yield* Clock.currentTimeMillis
+      const key = keyOf(id)
+      const args = createArgs(now, session, size)
+      if (replaces === undefined) {
+        const [created] = (yield* redis.eval("create", CREATE, [key], args)) as Array<unknown>
+        if (created !== 1) return false
+      } else {
+        const [created, existed, principal] = yield* createReplacing(key, args, keyOf(replaces))
+        if (created !== 1) return false
+        if (existed === 1) yield* unindex(String(principal), [digest(replaces)])
+        yield* redis.confirmWrites(keyOf(replaces))
+      }
+      if (session.principal !== undefined) {
+        const handle = digest(id)
+        yield* index(session.principal, handle, session.created, Number(args[7]), now)
+        yield* enforceLimit(session.principal, handle, limits)
+        if (replaces === undefined) yield* redis.confirmWrites(key)
+      }
+      return true
+    })
+
+  const commit = (id: string, changes: Changes, limits: Limits) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const key = keyOf(id)
+      const reply = (yield* redis.eval("commit", COMMIT, [key], commitArgs(now, changes, limits.maxSize))) as Array<
+        unknown
+      >
+      switch (reply[0]) {
+        case 1:
+          break
+        case -1:
+          return yield* new SessionConflict({ key: String(reply[1]).slice(FIELD.length) })
+        case -2:
+          return yield* new SessionTooLarge({ size: Number(reply[1]), maxSize: limits.maxSize })
+        default:
+          return "Gone" as CommitResult
+      }
+      const handle = digest(id)
+      const previous = String(reply[1])
+      yield* renewIndex(handle, reply.slice(2), now)
+      if (changes.principal !== undefined && changes.principal !== previous) {
+        yield* unindex(previous, [handle])
+        yield* enforceLimit(changes.principal, handle, limits)
+        yield* redis.confirmWrites(key)
+      }
+      return "Committed" as CommitResult
+    })
+
+  const remove = (id: string) =>
+    Effect.gen(function*() {
+      const key = keyOf(id)
+      const [existed, principal] = (yield* redis.eval("retire", RETIRE, [key], [])) as Array<unknown>
+      if (existed === 1) yield* unindex(String(principal), [digest(id)])
+      yield* redis.confirmWrites(key)
+      return existed === 1
+    })
+
+  const touch = (id: string, ttl: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) =>
-          Effect.map(
-            redis.eval("touch", TOUCH, key, [Math.max(1, Math.round(ttl)), now]),
-            (reply) => renewalOf(reply as Array<unknown>)
-          )
-      ),
-    index: (indexKey, sessionKey, created, ttl) =>
-      Effect.asVoid(redis.eval("index", INDEX, indexKey, [sessionKey, created, Math.max(1, Math.round(ttl))])),
-    confirm: redis.confirmWrites,
-    indexed: (indexKey) =>
-      Effect.map(
-        redis.run("indexed", (c) => c.hgetall(indexKey)),
-        (members) => new Map(Object.entries(members).map(([key, created]) => [key, Number(created)]))
-      ),
-    unindex: (indexKey, sessionKeys) =>
-      sessionKeys.length === 0
-        ? Effect.void
-        : Effect.asVoid(redis.run("unindex", (c) => c.hdel(indexKey, ...sessionKeys)))
+        redis.eval("touch", TOUCH, [keyOf(id)], [Math.max(1, Math.round(ttl)), now]),
+        (renewal) => renewIndex(digest(id), renewal as Array<unknown>, now)
+      ))
+
+  const revoke = (principal: string, handles: ReadonlyArray<string>) =>
+    Effect.flatMap(list(principal), (sessions) => {
+      const members = new Set(sessions.map((s) => s.handle))
+      return retire(principal, handles.filter((handle) => members.has(handle)))
+    })
+
+  return SessionStore.of({
+    load: (id) => Effect.mapError(loadKey(keyOf(id)), storeError),
+    create: (id, session, limits, replaces) =>
+      Effect.catchTag(create(id, session, limits, replaces), "RedisError", (e) => Effect.fail(storeError(e))),
+    commit: (id, changes, limits) =>
+      Effect.catchTag(commit(id, changes, limits), "RedisError", (e) => Effect.fail(storeError(e))),
+    remove: (id) => Effect.mapError(remove(id), storeError),
+    touch: (id, ttl) => Effect.mapError(touch(id, ttl), storeError),
+    list: (principal) => Effect.mapError(list(principal), storeError),
+    revoke: (principal, handles) => Effect.mapError(revoke(principal, handles), storeError)
   })
 })
 
@@ -328,7 +502,7 @@ export const make = Effect.gen(function*() {
  * import { RedisClient, RedisSessionStore } from "effect-redis-sessions"
  * import { Layer, Redacted } from "effect"
  *
- * const StoreLive = RedisSessionStore.layer.pipe(
+ * const StoreLive = RedisSessionStore.layer({ prefix: "app:" }).pipe(
  *   Layer.provide(RedisClient.layer({ url: Redacted.make("redis://127.0.0.1:6379") }))
  * )
  * ```
@@ -336,4 +510,5 @@ export const make = Effect.gen(function*() {
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<SessionStore, never, RedisClient.RedisClient> = Layer.effect(SessionStore, make)
+export const layer = (options: Options = {}): Layer.Layer<SessionStore, never, RedisClient.RedisClient> =>
+  Layer.effect(SessionStore, make(options))

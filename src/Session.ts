@@ -1,14 +1,21 @@
 /**
- * The session of the current request. Nothing is read from Redis until the handler reads something;
+ * The session of the current request. Nothing is read from the store until the handler reads something;
  * writes are kept in memory and committed once, as the response is prepared. Every operation is an
- * `Effect`; the module-level accessors (`Session.get(UserId)`) find the service in the context.
+ * `Effect` that needs `Session`, which the HTTP middleware provides (see `HttpSession`).
+ *
+ * There is one `Session` service per process: it finds the state of the current request in a fiber-local
+ * slot that the middleware fills, so a request costs no service object and no context copy, and fibers
+ * forked by a handler share their request's session.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
-import type { InvalidTimeout, RedisError, SessionEncodeError } from "./SessionError.js"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+import { randomBytes, timingSafeEqual } from "node:crypto"
+import { CurrentRequestSession, type RequestSession } from "./internal/requestSession.js"
+import type { InvalidTimeout, SessionEncodeError, SessionStoreError } from "./SessionError.js"
 import type { SessionKey } from "./SessionKey.js"
 
 /**
@@ -98,18 +105,37 @@ export interface FlashOptions {
  * @since 0.1.0
  * @category tags
  */
-export class Session extends Context.Tag("effect-redis-sessions/Session")<Session, {
+export class Session extends Context.Reference<Session>()("effect-redis-sessions/Session", {
+  defaultValue: (): SessionService => service
+}) {}
+
+/**
+ * The operations of {@link Session}; each works on the session of the request it runs in.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const describe = (session: Session.SessionService) =>
+ *   Effect.map(session.keys, (keys) => `session with ${keys.length} keys`)
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SessionService {
   /** The session id (the new one for a session created in this request). */
-  readonly id: Effect.Effect<string, RedisError>
+  readonly id: Effect.Effect<string, SessionStoreError>
   /** Whether the session was created in this request. */
-  readonly isNew: Effect.Effect<boolean, RedisError>
+  readonly isNew: Effect.Effect<boolean, SessionStoreError>
   /** Creation time, epoch seconds. */
-  readonly created: Effect.Effect<number, RedisError>
+  readonly created: Effect.Effect<number, SessionStoreError>
   /** Idle timeout of this session, seconds. */
-  readonly timeout: Effect.Effect<number, RedisError>
+  readonly timeout: Effect.Effect<number, SessionStoreError>
   readonly get: {
-    <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, RedisError>
-    (key: string): Effect.Effect<Option.Option<unknown>, RedisError>
+    <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, SessionStoreError>
+    (key: string): Effect.Effect<Option.Option<unknown>, SessionStoreError>
   }
   /** Sets a value; fails with `SessionEncodeError` (session unchanged) when it cannot be encoded. */
   readonly set: {
@@ -118,30 +144,23 @@ export class Session extends Context.Tag("effect-redis-sessions/Session")<Sessio
   }
   /** Removes a key; removing a missing key changes nothing. */
   readonly remove: (key: Key<any>) => Effect.Effect<void>
-  readonly has: (key: Key<any>) => Effect.Effect<boolean, RedisError>
+  readonly has: (key: Key<any>) => Effect.Effect<boolean, SessionStoreError>
   /** Every key, flash queues (`_f_<queue>`) and the CSRF token (`_csrft_`) included. */
-  readonly keys: Effect.Effect<ReadonlyArray<string>, RedisError>
-  readonly values: Effect.Effect<ReadonlyArray<unknown>, RedisError>
-  readonly entries: Effect.Effect<ReadonlyArray<readonly [string, unknown]>, RedisError>
-  readonly size: Effect.Effect<number, RedisError>
+  readonly keys: Effect.Effect<ReadonlyArray<string>, SessionStoreError>
+  readonly values: Effect.Effect<ReadonlyArray<unknown>, SessionStoreError>
+  readonly entries: Effect.Effect<ReadonlyArray<readonly [string, unknown]>, SessionStoreError>
+  readonly size: Effect.Effect<number, SessionStoreError>
   /** Removes every key; keeps the id, creation time and timeout. */
   readonly clear: Effect.Effect<void>
-  /** Sets several plain keys at once. */
-  readonly update: (values: Readonly<Record<string, unknown>>) => Effect.Effect<void, SessionEncodeError>
   /** Removes a key and returns its value. */
   readonly pop: {
-    <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, RedisError>
-    (key: string): Effect.Effect<Option.Option<unknown>, RedisError>
-  }
-  /** Returns the value of a key, storing `value` first when the key is absent. */
-  readonly setDefault: {
-    <A>(key: SessionKey<A, any>, value: A): Effect.Effect<A, RedisError | SessionEncodeError>
-    (key: string, value: unknown): Effect.Effect<unknown, RedisError | SessionEncodeError>
+    <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, SessionStoreError>
+    (key: string): Effect.Effect<Option.Option<unknown>, SessionStoreError>
   }
   /** Forces a commit (and a TTL refresh) even when nothing changed. */
   readonly changed: Effect.Effect<void>
   /** The principal (user id) this session is bound to, if any. */
-  readonly principal: Effect.Effect<Option.Option<string>, RedisError>
+  readonly principal: Effect.Effect<Option.Option<string>, SessionStoreError>
   /**
    * Binds the session to a principal (call it at login): it is then listed, and can be revoked, through
    * `SessionIndex`. Regenerated sessions stay bound.
@@ -151,20 +170,62 @@ export class Session extends Context.Tag("effect-redis-sessions/Session")<Sessio
    * Deletes the session now; later use of the session starts a new, lazy one. The response deletes the
    * cookie unless a new session is stored.
    */
-  readonly invalidate: Effect.Effect<void, RedisError>
-  /** Moves the data to a new id and deletes the old id (call it at login against session fixation). */
-  readonly regenerate: Effect.Effect<void, RedisError>
+  readonly invalidate: Effect.Effect<void, SessionStoreError>
+  /**
+   * Moves the data to a new id (call it at login against session fixation). The old id is deleted when the
+   * new session is stored, in the same write, and only then.
+   */
+  readonly regenerate: Effect.Effect<void, SessionStoreError>
   readonly adjustTimeout: (seconds: number) => Effect.Effect<void, InvalidTimeout>
-  readonly flash: (message: unknown, options?: FlashOptions) => Effect.Effect<void, RedisError | SessionEncodeError>
-  readonly peekFlash: (queue?: string) => Effect.Effect<ReadonlyArray<unknown>, RedisError>
-  readonly popFlash: (queue?: string) => Effect.Effect<ReadonlyArray<unknown>, RedisError>
-  /** A new CSRF token (40 hex characters), replacing any earlier one. */
-  readonly newCsrfToken: Effect.Effect<string, RedisError>
-  /** The stored CSRF token, made on first use. */
-  readonly getCsrfToken: Effect.Effect<string, RedisError>
-  /** Compares a candidate with the stored token in constant time; `false` when there is none. */
-  readonly verifyCsrfToken: (candidate: string) => Effect.Effect<boolean, RedisError>
-}>() {}
+}
+
+const outsideRequest = Effect.dieMessage(
+  "Session used outside a request served with the session middleware (see HttpSession)"
+)
+
+const withRequest = <A, E>(f: (session: RequestSession) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  FiberRef.getWith(CurrentRequestSession, (session) => session === undefined ? outsideRequest : f(session))
+
+const service: SessionService = {
+  id: withRequest((s) => s.id()),
+  isNew: withRequest((s) => s.isNew()),
+  created: withRequest((s) => s.createdAt()),
+  timeout: withRequest((s) => s.idleTimeout()),
+  get: ((key: Key<any>) => withRequest((s) => s.get(key))) as SessionService["get"],
+  set: ((key: Key<any>, value: unknown) => withRequest((s) => s.set(key, value))) as SessionService["set"],
+  remove: (key) => withRequest((s) => s.remove(key)),
+  has: (key) => withRequest((s) => s.has(key)),
+  keys: withRequest((s) => s.keys()),
+  values: withRequest((s) => s.values()),
+  entries: withRequest((s) => s.entries()),
+  size: withRequest((s) => s.size()),
+  clear: withRequest((s) => s.clear()),
+  pop: ((key: Key<any>) => withRequest((s) => s.pop(key))) as SessionService["pop"],
+  changed: withRequest((s) => s.changed()),
+  principal: withRequest((s) => s.boundTo()),
+  bind: (principal) => withRequest((s) => s.bind(principal)),
+  invalidate: withRequest((s) => s.invalidate()),
+  regenerate: withRequest((s) => s.regenerate()),
+  adjustTimeout: (seconds) => withRequest((s) => s.adjustTimeout(seconds))
+}
+
+/** The accessors need `Session` in their type, so that a route without the middleware does not compile. */
+const requires = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E, Session> => effect
+
+const CSRF_KEY = "_csrft_"
+const flashKey = (queue: string) => `_f_${queue}`
+const messagesOf = (messages: Option.Option<unknown>): ReadonlyArray<unknown> =>
+  Option.isSome(messages) && Array.isArray(messages.value) ? messages.value : []
+
+const jsonEquals = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  return ka.length === kb.length &&
+    ka.every((k) => Object.hasOwn(b, k) && jsonEquals((a as any)[k], (b as any)[k]))
+}
 
 /**
  * The session id (the new one for a session created in this request). A bearer credential: never log it.
@@ -183,7 +244,7 @@ export class Session extends Context.Tag("effect-redis-sessions/Session")<Sessio
  * @since 0.1.0
  * @category accessors
  */
-export const id: Effect.Effect<string, RedisError, Session> = Effect.flatMap(Session, (s) => s.id)
+export const id: Effect.Effect<string, SessionStoreError, Session> = requires(service.id)
 
 /**
  * Whether the session was created in this request.
@@ -199,7 +260,7 @@ export const id: Effect.Effect<string, RedisError, Session> = Effect.flatMap(Ses
  * @since 0.1.0
  * @category accessors
  */
-export const isNew: Effect.Effect<boolean, RedisError, Session> = Effect.flatMap(Session, (s) => s.isNew)
+export const isNew: Effect.Effect<boolean, SessionStoreError, Session> = requires(service.isNew)
 
 /**
  * Creation time of the session, epoch seconds.
@@ -215,7 +276,7 @@ export const isNew: Effect.Effect<boolean, RedisError, Session> = Effect.flatMap
  * @since 0.1.0
  * @category accessors
  */
-export const created: Effect.Effect<number, RedisError, Session> = Effect.flatMap(Session, (s) => s.created)
+export const created: Effect.Effect<number, SessionStoreError, Session> = requires(service.created)
 
 /**
  * Idle timeout of the session, seconds.
@@ -231,7 +292,7 @@ export const created: Effect.Effect<number, RedisError, Session> = Effect.flatMa
  * @since 0.1.0
  * @category accessors
  */
-export const timeout: Effect.Effect<number, RedisError, Session> = Effect.flatMap(Session, (s) => s.timeout)
+export const timeout: Effect.Effect<number, SessionStoreError, Session> = requires(service.timeout)
 
 /**
  * @example
@@ -240,17 +301,17 @@ export const timeout: Effect.Effect<number, RedisError, Session> = Effect.flatMa
  * import { Schema } from "effect"
  *
  * const UserId = SessionKey.make("userId", Schema.String)
- * const userId = Session.get(UserId) // Effect<Option<string>, RedisError, Session>
- * const theme = Session.get("theme") // Effect<Option<unknown>, RedisError, Session>
+ * const userId = Session.get(UserId) // Effect<Option<string>, SessionStoreError, Session>
+ * const theme = Session.get("theme") // Effect<Option<unknown>, SessionStoreError, Session>
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
 export const get: {
-  <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, RedisError, Session>
-  (key: string): Effect.Effect<Option.Option<unknown>, RedisError, Session>
-} = (key: any) => Effect.flatMap(Session, (s) => s.get(key)) as any
+  <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, SessionStoreError, Session>
+  (key: string): Effect.Effect<Option.Option<unknown>, SessionStoreError, Session>
+} = (key: any) => requires(service.get(key))
 
 /**
  * @example
@@ -266,7 +327,7 @@ export const get: {
 export const set: {
   <A>(key: SessionKey<A, any>, value: A): Effect.Effect<void, SessionEncodeError, Session>
   (key: string, value: unknown): Effect.Effect<void, SessionEncodeError, Session>
-} = (key: any, value: unknown) => Effect.flatMap(Session, (s) => s.set(key, value))
+} = (key: any, value: unknown) => requires(service.set(key, value))
 
 /**
  * Removes a key; removing a missing key changes nothing.
@@ -283,8 +344,7 @@ export const set: {
  * @since 0.1.0
  * @category accessors
  */
-export const remove = (key: Key<any>): Effect.Effect<void, never, Session> =>
-  Effect.flatMap(Session, (s) => s.remove(key))
+export const remove = (key: Key<any>): Effect.Effect<void, never, Session> => requires(service.remove(key))
 
 /**
  * Whether the session holds a key.
@@ -302,8 +362,7 @@ export const remove = (key: Key<any>): Effect.Effect<void, never, Session> =>
  * @since 0.1.0
  * @category accessors
  */
-export const has = (key: Key<any>): Effect.Effect<boolean, RedisError, Session> =>
-  Effect.flatMap(Session, (s) => s.has(key))
+export const has = (key: Key<any>): Effect.Effect<boolean, SessionStoreError, Session> => requires(service.has(key))
 
 /**
  * Every key, flash queues (`_f_<queue>`) and the CSRF token (`_csrft_`) included.
@@ -319,7 +378,7 @@ export const has = (key: Key<any>): Effect.Effect<boolean, RedisError, Session> 
  * @since 0.1.0
  * @category accessors
  */
-export const keys: Effect.Effect<ReadonlyArray<string>, RedisError, Session> = Effect.flatMap(Session, (s) => s.keys)
+export const keys: Effect.Effect<ReadonlyArray<string>, SessionStoreError, Session> = requires(service.keys)
 
 /**
  * The value of every key (see {@link keys}).
@@ -335,10 +394,7 @@ export const keys: Effect.Effect<ReadonlyArray<string>, RedisError, Session> = E
  * @since 0.1.0
  * @category accessors
  */
-export const values: Effect.Effect<ReadonlyArray<unknown>, RedisError, Session> = Effect.flatMap(
-  Session,
-  (s) => s.values
-)
+export const values: Effect.Effect<ReadonlyArray<unknown>, SessionStoreError, Session> = requires(service.values)
 
 /**
  * Every key with its value (see {@link keys}).
@@ -355,9 +411,8 @@ export const values: Effect.Effect<ReadonlyArray<unknown>, RedisError, Session> 
  * @since 0.1.0
  * @category accessors
  */
-export const entries: Effect.Effect<ReadonlyArray<readonly [string, unknown]>, RedisError, Session> = Effect.flatMap(
-  Session,
-  (s) => s.entries
+export const entries: Effect.Effect<ReadonlyArray<readonly [string, unknown]>, SessionStoreError, Session> = requires(
+  service.entries
 )
 
 /**
@@ -374,7 +429,7 @@ export const entries: Effect.Effect<ReadonlyArray<readonly [string, unknown]>, R
  * @since 0.1.0
  * @category accessors
  */
-export const size: Effect.Effect<number, RedisError, Session> = Effect.flatMap(Session, (s) => s.size)
+export const size: Effect.Effect<number, SessionStoreError, Session> = requires(service.size)
 
 /**
  * Removes every key; keeps the id, creation time and timeout.
@@ -390,7 +445,7 @@ export const size: Effect.Effect<number, RedisError, Session> = Effect.flatMap(S
  * @since 0.1.0
  * @category accessors
  */
-export const clear: Effect.Effect<void, never, Session> = Effect.flatMap(Session, (s) => s.clear)
+export const clear: Effect.Effect<void, never, Session> = requires(service.clear)
 
 /**
  * Sets several plain keys at once.
@@ -406,7 +461,7 @@ export const clear: Effect.Effect<void, never, Session> = Effect.flatMap(Session
  * @category accessors
  */
 export const update = (values: Readonly<Record<string, unknown>>): Effect.Effect<void, SessionEncodeError, Session> =>
-  Effect.flatMap(Session, (s) => s.update(values))
+  Effect.forEach(Object.entries(values), ([key, value]) => set(key, value), { discard: true })
 
 /**
  * Removes a key and returns its value.
@@ -426,9 +481,9 @@ export const update = (values: Readonly<Record<string, unknown>>): Effect.Effect
  * @category accessors
  */
 export const pop: {
-  <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, RedisError, Session>
-  (key: string): Effect.Effect<Option.Option<unknown>, RedisError, Session>
-} = (key: any) => Effect.flatMap(Session, (s) => s.pop(key)) as any
+  <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, SessionStoreError, Session>
+  (key: string): Effect.Effect<Option.Option<unknown>, SessionStoreError, Session>
+} = (key: any) => requires(service.pop(key))
 
 /**
  * Returns the value of a key, storing `value` first when the key is absent.
@@ -446,9 +501,13 @@ export const pop: {
  * @category accessors
  */
 export const setDefault: {
-  <A>(key: SessionKey<A, any>, value: A): Effect.Effect<A, RedisError | SessionEncodeError, Session>
-  (key: string, value: unknown): Effect.Effect<unknown, RedisError | SessionEncodeError, Session>
-} = (key: any, value: unknown) => Effect.flatMap(Session, (s) => s.setDefault(key, value))
+  <A>(key: SessionKey<A, any>, value: A): Effect.Effect<A, SessionStoreError | SessionEncodeError, Session>
+  (key: string, value: unknown): Effect.Effect<unknown, SessionStoreError | SessionEncodeError, Session>
+} = (key: any, value: unknown) =>
+  Effect.flatMap(
+    get(key as string),
+    (existing) => Option.isSome(existing) ? Effect.succeed(existing.value) : Effect.as(set(key as string, value), value)
+  )
 
 /**
  * Forces a commit (and a TTL refresh) even when nothing changed.
@@ -466,7 +525,7 @@ export const setDefault: {
  * @since 0.1.0
  * @category accessors
  */
-export const changed: Effect.Effect<void, never, Session> = Effect.flatMap(Session, (s) => s.changed)
+export const changed: Effect.Effect<void, never, Session> = requires(service.changed)
 
 /**
  * The principal (user id) this session is bound to, if any (see {@link bind}).
@@ -482,10 +541,7 @@ export const changed: Effect.Effect<void, never, Session> = Effect.flatMap(Sessi
  * @since 0.1.0
  * @category accessors
  */
-export const principal: Effect.Effect<Option.Option<string>, RedisError, Session> = Effect.flatMap(
-  Session,
-  (s) => s.principal
-)
+export const principal: Effect.Effect<Option.Option<string>, SessionStoreError, Session> = requires(service.principal)
 
 /**
  * @example
@@ -500,8 +556,7 @@ export const principal: Effect.Effect<Option.Option<string>, RedisError, Session
  * @since 0.1.0
  * @category accessors
  */
-export const bind = (principal: string): Effect.Effect<void, never, Session> =>
-  Effect.flatMap(Session, (s) => s.bind(principal))
+export const bind = (principal: string): Effect.Effect<void, never, Session> => requires(service.bind(principal))
 
 /**
  * @example
@@ -516,7 +571,7 @@ export const bind = (principal: string): Effect.Effect<void, never, Session> =>
  * @since 0.1.0
  * @category accessors
  */
-export const invalidate: Effect.Effect<void, RedisError, Session> = Effect.flatMap(Session, (s) => s.invalidate)
+export const invalidate: Effect.Effect<void, SessionStoreError, Session> = requires(service.invalidate)
 
 /**
  * @example
@@ -530,7 +585,7 @@ export const invalidate: Effect.Effect<void, RedisError, Session> = Effect.flatM
  * @since 0.1.0
  * @category accessors
  */
-export const regenerate: Effect.Effect<void, RedisError, Session> = Effect.flatMap(Session, (s) => s.regenerate)
+export const regenerate: Effect.Effect<void, SessionStoreError, Session> = requires(service.regenerate)
 
 /**
  * Sets the idle timeout of this session, in whole seconds ≥ 1, for the rest of its life.
@@ -547,7 +602,7 @@ export const regenerate: Effect.Effect<void, RedisError, Session> = Effect.flatM
  * @category accessors
  */
 export const adjustTimeout = (seconds: number): Effect.Effect<void, InvalidTimeout, Session> =>
-  Effect.flatMap(Session, (s) => s.adjustTimeout(seconds))
+  requires(service.adjustTimeout(seconds))
 
 /**
  * @example
@@ -565,8 +620,14 @@ export const adjustTimeout = (seconds: number): Effect.Effect<void, InvalidTimeo
 export const flash = (
   message: unknown,
   options?: FlashOptions
-): Effect.Effect<void, RedisError | SessionEncodeError, Session> =>
-  Effect.flatMap(Session, (s) => s.flash(message, options))
+): Effect.Effect<void, SessionStoreError | SessionEncodeError, Session> =>
+  Effect.flatMap(
+    peekFlash(options?.queue),
+    (queue) =>
+      options?.allowDuplicate === false && queue.some((m) => jsonEquals(m, message))
+        ? Effect.void
+        : set(flashKey(options?.queue ?? ""), [...queue, message])
+  )
 
 /**
  * The flash messages of a queue (the default queue when omitted), left in place.
@@ -582,8 +643,8 @@ export const flash = (
  * @since 0.1.0
  * @category accessors
  */
-export const peekFlash = (queue?: string): Effect.Effect<ReadonlyArray<unknown>, RedisError, Session> =>
-  Effect.flatMap(Session, (s) => s.peekFlash(queue))
+export const peekFlash = (queue = ""): Effect.Effect<ReadonlyArray<unknown>, SessionStoreError, Session> =>
+  Effect.map(get(flashKey(queue)), messagesOf)
 
 /**
  * Removes and returns the flash messages of a queue (the default queue when omitted).
@@ -600,8 +661,8 @@ export const peekFlash = (queue?: string): Effect.Effect<ReadonlyArray<unknown>,
  * @since 0.1.0
  * @category accessors
  */
-export const popFlash = (queue?: string): Effect.Effect<ReadonlyArray<unknown>, RedisError, Session> =>
-  Effect.flatMap(Session, (s) => s.popFlash(queue))
+export const popFlash = (queue = ""): Effect.Effect<ReadonlyArray<unknown>, SessionStoreError, Session> =>
+  Effect.map(pop(flashKey(queue)), messagesOf)
 
 /**
  * A new CSRF token (40 hex characters), replacing any earlier one.
@@ -618,7 +679,10 @@ export const popFlash = (queue?: string): Effect.Effect<ReadonlyArray<unknown>, 
  * @since 0.1.0
  * @category accessors
  */
-export const newCsrfToken: Effect.Effect<string, RedisError, Session> = Effect.flatMap(Session, (s) => s.newCsrfToken)
+export const newCsrfToken: Effect.Effect<string, SessionStoreError, Session> = Effect.suspend(() => {
+  const token = randomBytes(20).toString("hex")
+  return Effect.as(Effect.orDie(set(CSRF_KEY, token)), token)
+})
 
 /**
  * The stored CSRF token, made on first use.
@@ -636,7 +700,10 @@ export const newCsrfToken: Effect.Effect<string, RedisError, Session> = Effect.f
  * @since 0.1.0
  * @category accessors
  */
-export const getCsrfToken: Effect.Effect<string, RedisError, Session> = Effect.flatMap(Session, (s) => s.getCsrfToken)
+export const getCsrfToken: Effect.Effect<string, SessionStoreError, Session> = Effect.flatMap(
+  get(CSRF_KEY),
+  (token) => Option.isSome(token) && typeof token.value === "string" ? Effect.succeed(token.value) : newCsrfToken
+)
 
 /**
  * @example
@@ -653,5 +720,10 @@ export const getCsrfToken: Effect.Effect<string, RedisError, Session> = Effect.f
  * @since 0.1.0
  * @category accessors
  */
-export const verifyCsrfToken = (candidate: string): Effect.Effect<boolean, RedisError, Session> =>
-  Effect.flatMap(Session, (s) => s.verifyCsrfToken(candidate))
+export const verifyCsrfToken = (candidate: string): Effect.Effect<boolean, SessionStoreError, Session> =>
+  Effect.map(get(CSRF_KEY), (token) => {
+    if (Option.isNone(token) || typeof token.value !== "string") return false
+    const expected = Buffer.from(token.value)
+    const given = Buffer.from(candidate)
+    return expected.length === given.length && timingSafeEqual(expected, given)
+  })

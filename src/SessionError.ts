@@ -2,7 +2,9 @@
  * The errors of effect-redis-sessions, split by what the caller can do about them.
  *
  * - {@link SessionConfigError}: the settings are wrong; fix them and restart.
- * - {@link RedisError}: the store is unavailable or misbehaving; retry later (HTTP 503).
+ * - {@link SessionStoreError}: the session store is unavailable, too slow, or could not replicate a write;
+ *   retry later (HTTP 503). Store-neutral: the Redis store's own failures stay in its `cause`.
+ * - {@link RedisError}: the Redis client failed (building its layer, or a direct `RedisClient` call).
  * - {@link SessionConflict}: strict mode saw a concurrent change to a key this request wrote (HTTP 409).
  * - {@link SessionTooLarge}: the session would exceed `max_size` (HTTP 413).
  * - {@link SessionEncodeError}: a value could not be encoded for storage; the session is unchanged.
@@ -108,6 +110,53 @@ export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
   override get message(): string {
     const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
     return `Redis ${this.reason} error during ${this.operation}${detail}`
+  }
+  [HttpServerRespondable.symbol]() {
+    return respond(503, "Session store unavailable")
+  }
+}
+
+/**
+ * The session store could not serve an operation (a Schema class, so HttpApi endpoints can declare it with
+ * `.addError(SessionStoreError)`; it then answers 503). `reason` says why:
+ * `Unavailable` (the store cannot be reached, refused the operation or was shut down),
+ * `Timeout` (no answer in time), `Replication` (fewer replicas than required acknowledged a login, logout or
+ * revocation). Becomes `503 Service Unavailable` with a body that leaks nothing.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect, Option } from "effect"
+ *
+ * // Treat an unavailable store as an anonymous visitor on a public page
+ * const user = Session.get("user").pipe(
+ *   Effect.catchTag("SessionStoreError", () => Effect.succeed(Option.none()))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("SessionStoreError", {
+  reason: Schema.Literal("Unavailable", "Timeout", "Replication"),
+  operation: Schema.String
+}, HttpApiSchema.annotations({ status: 503 })) implements HttpServerRespondable.Respondable {
+  /** The store's own error; kept out of the schema so it never reaches a response body. */
+  override readonly cause: unknown
+  constructor(
+    props: {
+      readonly reason: SessionStoreError["reason"]
+      readonly operation: string
+      readonly cause?: unknown
+    },
+    options?: Schema.MakeOptions
+  ) {
+    super({ reason: props.reason, operation: props.operation }, options)
+    this.cause = props.cause
+  }
+  override get message(): string {
+    const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `Session store ${this.reason} during ${this.operation}${detail}`
   }
   [HttpServerRespondable.symbol]() {
     return respond(503, "Session store unavailable")
@@ -255,14 +304,14 @@ export class IdGenerationError extends Data.TaggedError("IdGenerationError")<{
  * import { SessionError } from "effect-redis-sessions"
  *
  * const isRetryable = (error: SessionError.SessionError) =>
- *   error._tag === "RedisError" || error._tag === "SessionConflict"
+ *   error._tag === "SessionStoreError" || error._tag === "SessionConflict"
  * ```
  *
  * @since 0.1.0
  * @category errors
  */
 export type SessionError =
-  | RedisError
+  | SessionStoreError
   | SessionConflict
   | SessionTooLarge
   | SessionEncodeError

@@ -1,7 +1,7 @@
 /**
- * Session ids: generation (256 bits from a CSPRNG), cookie signing and verification
- * (HMAC-SHA256, constant-time, with a rotation list of secrets) and storage-key derivation
- * (prefix + SHA-256 of the id, so the bearer credential itself never reaches Redis).
+ * Session ids: generation (256 bits from a CSPRNG) and cookie signing and verification
+ * (HMAC-SHA256, constant-time, with a rotation list of secrets). How a store names a session is the
+ * store's business (the Redis store keys it by the SHA-256 of the id, so the credential never reaches Redis).
  *
  * @since 0.1.0
  */
@@ -9,7 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { createHmac, createSecretKey, hash, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto"
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto"
 
 /**
  * Makes new session ids. The default draws 32 bytes from `crypto.randomBytes` and encodes them as hex
@@ -175,35 +175,3 @@ export const makeVerifier = (
     return result
   }
 }
-
-/**
- * The Redis key of a session: the prefix followed by the hex SHA-256 of the id.
- *
- * @example
- * ```ts
- * import { SessionId } from "effect-redis-sessions"
- *
- * SessionId.storageKey("session:", "0123456789abcdef0123456789abcdef") // "session:" + 64 hex characters
- * ```
- *
- * @since 0.1.0
- * @category keys
- */
-export const storageKey = (prefix: string, id: string): string => prefix + hash("sha256", id)
-
-/**
- * The Redis key of a principal's session index. The principal's hash is a Redis Cluster hash tag, so a
- * principal's index keys share a slot.
- *
- * @example
- * ```ts
- * import { SessionId } from "effect-redis-sessions"
- *
- * SessionId.principalKey("session:", "user-42") // "session:principal:{<64 hex>}"
- * ```
- *
- * @since 0.1.0
- * @category keys
- */
-export const principalKey = (prefix: string, principal: string): string =>
-  `${prefix}principal:{${hash("sha256", principal)}}`

@@ -1,40 +1,72 @@
 /**
  * "Log out everywhere": the live sessions of a principal (a user id), as bound with `Session.bind`.
  *
- * Each principal has an index (a Redis hash under a hash tag derived from the principal, so it works on
- * Redis Cluster) that lists its sessions. Sessions that expired or were invalidated are dropped from it
- * whenever it is read, so it never reports them. Binding costs one index write on the request that binds;
- * other requests pay nothing, except that a bound session whose life outgrows its index's TTL renews the
- * index once (at most about once per idle timeout).
+ * The store keeps an index of each principal's sessions; ended sessions are dropped from it whenever it is
+ * read, so it never reports them. Binding costs one index write on the request that binds; other requests
+ * pay nothing, except that a bound session whose life outgrows its index renews the index once (at most
+ * about once per idle timeout).
+ *
+ * Inside a request served with the session middleware, `SessionIndex` works on the application's store
+ * without being provided; elsewhere (an admin task, a job) provide {@link layer}.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
-import * as PrincipalIndex from "./internal/principalIndex.js"
-import { SessionConfig } from "./SessionConfig.js"
-import type { RedisError } from "./SessionError.js"
-import { SessionStore } from "./SessionStore.js"
+import { CurrentRequestSession } from "./internal/requestSession.js"
+import type { SessionStoreError } from "./SessionError.js"
+import { type IndexedSession, SessionStore } from "./SessionStore.js"
+
+export type {
+  /**
+   * A live session of a principal: an opaque handle (never the id), its creation and last-seen times.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  IndexedSession
+}
 
 /**
- * A live session of a principal.
+ * The operations of {@link SessionIndex}.
  *
  * @example
  * ```ts
  * import { SessionIndex } from "effect-redis-sessions"
  * import { Effect } from "effect"
  *
- * const devices = (userId: string) =>
- *   Effect.flatMap(SessionIndex.SessionIndex, (index) => index.list(userId)).pipe(
- *     Effect.map((sessions) => sessions.map((s) => ({ handle: s.handle, lastSeen: new Date(s.lastSeen) })))
- *   )
+ * const devices = (index: SessionIndex.SessionIndexService, userId: string) =>
+ *   Effect.map(index.list(userId), (sessions) => sessions.map((s) => new Date(s.lastSeen)))
  * ```
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export type IndexedSession = PrincipalIndex.IndexedSession
+export interface SessionIndexService {
+  /** The principal's live sessions, oldest first. */
+  readonly list: (principal: string) => Effect.Effect<ReadonlyArray<IndexedSession>, SessionStoreError>
+  /** Ends one of the principal's sessions; `false` if it is not (or no longer) one of them. */
+  readonly revoke: (principal: string, handle: string) => Effect.Effect<boolean, SessionStoreError>
+  /** Ends every session of the principal; returns how many were live. */
+  readonly revokeAll: (principal: string) => Effect.Effect<number, SessionStoreError>
+}
+
+const over = (store: SessionStore["Type"]): SessionIndexService => ({
+  list: store.list,
+  revoke: (principal, handle) => Effect.map(store.revoke(principal, [handle]), (n) => n > 0),
+  revokeAll: (principal) =>
+    Effect.flatMap(store.list(principal), (sessions) => store.revoke(principal, sessions.map((s) => s.handle)))
+})
+
+const withStore = <A, E>(f: (index: SessionIndexService) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  FiberRef.getWith(CurrentRequestSession, (session) =>
+    session === undefined
+      ? Effect.dieMessage(
+        "SessionIndex used outside a request served with the session middleware: provide SessionIndex.layer"
+      )
+      : f(over(session.services.store)))
 
 /**
  * @example
@@ -50,17 +82,16 @@ export type IndexedSession = PrincipalIndex.IndexedSession
  * @since 0.1.0
  * @category tags
  */
-export class SessionIndex extends Context.Tag("effect-redis-sessions/SessionIndex")<SessionIndex, {
-  /** The principal's live sessions, oldest first. */
-  readonly list: (principal: string) => Effect.Effect<ReadonlyArray<IndexedSession>, RedisError>
-  /** Ends one of the principal's sessions; `false` if it is not (or no longer) one of them. */
-  readonly revoke: (principal: string, handle: string) => Effect.Effect<boolean, RedisError>
-  /** Ends every session of the principal; returns how many were live. */
-  readonly revokeAll: (principal: string) => Effect.Effect<number, RedisError>
-}>() {}
+export class SessionIndex extends Context.Reference<SessionIndex>()("effect-redis-sessions/SessionIndex", {
+  defaultValue: (): SessionIndexService => ({
+    list: (principal) => withStore((index) => index.list(principal)),
+    revoke: (principal, handle) => withStore((index) => index.revoke(principal, handle)),
+    revokeAll: (principal) => withStore((index) => index.revokeAll(principal))
+  })
+}) {}
 
 /**
- * Builds the index over the `SessionStore` and `SessionConfig` in context.
+ * Builds the index over the `SessionStore` in context.
  *
  * @example
  * ```ts
@@ -74,29 +105,10 @@ export class SessionIndex extends Context.Tag("effect-redis-sessions/SessionInde
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<SessionIndex["Type"], never, SessionStore | SessionConfig> = Effect.gen(function*() {
-  const store = yield* SessionStore
-  const { prefix } = yield* SessionConfig
-  return SessionIndex.of({
-    list: (principal) => PrincipalIndex.list(store, prefix, principal),
-    revoke: (principal, handle) =>
-      Effect.flatMap(
-        PrincipalIndex.list(store, prefix, principal),
-        (sessions) =>
-          sessions.some((s) => s.handle === handle)
-            ? Effect.map(PrincipalIndex.revoke(store, prefix, principal, [handle]), (n) => n > 0)
-            : Effect.succeed(false)
-      ),
-    revokeAll: (principal) =>
-      Effect.flatMap(
-        PrincipalIndex.list(store, prefix, principal),
-        (sessions) => PrincipalIndex.revoke(store, prefix, principal, sessions.map((s) => s.handle))
-      )
-  })
-})
+export const make: Effect.Effect<SessionIndexService, never, SessionStore> = Effect.map(SessionStore, over)
 
 /**
- * The index over the application's `SessionStore` and `SessionConfig`.
+ * The index over the application's `SessionStore`, for use outside requests.
  *
  * @example
  * ```ts
@@ -111,4 +123,4 @@ export const make: Effect.Effect<SessionIndex["Type"], never, SessionStore | Ses
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<SessionIndex, never, SessionStore | SessionConfig> = Layer.effect(SessionIndex, make)
+export const layer: Layer.Layer<SessionIndex, never, SessionStore> = Layer.effect(SessionIndex, make)

@@ -2,8 +2,11 @@
  * The storage contract of sessions, and an in-memory implementation with the same semantics as
  * Redis (expiry follows the Effect `Clock`, so `TestClock.adjust` expires sessions).
  *
+ * A store speaks of sessions, not of a database: it takes session ids, keeps the index of each
+ * principal's sessions up to date by itself, and fails with the store-neutral {@link SessionStoreError}.
+ * How ids become keys, and what it takes to make a write durable, is the implementation's business.
  * A stored session is a set of fields (one per session key, already encoded) plus its creation time,
- * idle timeout and optional absolute deadline. Every operation touches one session and is atomic.
+ * idle timeout and optional absolute deadline and principal.
  *
  * @since 0.1.0
  */
@@ -12,8 +15,19 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { RedisError } from "./SessionError.js"
-import { SessionConflict, SessionTooLarge } from "./SessionError.js"
+import { digest } from "./internal/keys.js"
+import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
+import { SessionConflict, type SessionStoreError, SessionTooLarge } from "./SessionError.js"
+
+export type {
+  /**
+   * A live session of a principal: an opaque handle (never the id), its creation and last-seen times.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  IndexedSession
+}
 
 /**
  * The longest idle or absolute timeout, in seconds (ten years): beyond it TTLs stop being exact integers
@@ -39,8 +53,8 @@ export const MAX_TIMEOUT = 10 * 365 * 24 * 60 * 60
  * import { SessionStore } from "effect-redis-sessions"
  * import { Effect, Option } from "effect"
  *
- * const secondsLeft = (key: string) =>
- *   Effect.flatMap(SessionStore.SessionStore, (store) => store.load(key)).pipe(
+ * const secondsLeft = (id: string) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.load(id)).pipe(
  *     Effect.map(Option.map((session) => session.ttl / 1000))
  *   )
  * ```
@@ -61,8 +75,6 @@ export interface StoredSession {
   readonly principal: string | undefined
   /** When the session's life was last extended (created, committed or touched), epoch milliseconds. */
   readonly lastSeen: number
-  /** Until when the principal's index is kept alive for this session, epoch milliseconds. */
-  readonly indexExpiry: number | undefined
   /** Milliseconds the session has left at load time. */
   readonly ttl: number
 }
@@ -78,9 +90,10 @@ export interface StoredSession {
  * // a test fixture: a session that exists before the request under test
  * const session: SessionStore.NewSession = {
  *   fields: new Map([["userId", JSON.stringify("user-42")]]),
- *   created: Date.now(), timeout: 1200, absoluteDeadline: undefined, principal: undefined, indexExpiry: undefined
+ *   created: Date.now(), timeout: 1200, absoluteDeadline: undefined, principal: undefined
  * }
- * const seed = (key: string) => Effect.flatMap(SessionStore.SessionStore, (store) => store.create(key, session, 65536))
+ * const seed = (id: string) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.create(id, session, SessionStore.noLimits))
  * ```
  *
  * @since 0.1.0
@@ -92,7 +105,6 @@ export interface NewSession {
   readonly timeout: number
   readonly absoluteDeadline: number | undefined
   readonly principal: string | undefined
-  readonly indexExpiry: number | undefined
 }
 
 /**
@@ -105,9 +117,10 @@ export interface NewSession {
  *
  * const changes: SessionStore.Changes = {
  *   clear: false, set: new Map([["theme", JSON.stringify("dark")]]), remove: ["cart"],
- *   timeout: undefined, principal: undefined, indexExpiry: undefined, expected: undefined
+ *   timeout: undefined, principal: undefined, expected: undefined
  * }
- * const apply = (key: string) => Effect.flatMap(SessionStore.SessionStore, (store) => store.commit(key, changes, 65536))
+ * const apply = (id: string) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.commit(id, changes, SessionStore.noLimits))
  * ```
  *
  * @since 0.1.0
@@ -120,16 +133,49 @@ export interface Changes {
   readonly remove: ReadonlyArray<string>
   /** A new idle timeout in seconds, kept for the rest of the session's life. */
   readonly timeout: number | undefined
-  /** A new principal to bind the session to. */
+  /** A new principal to bind the session to; it leaves the index of the one it was bound to. */
   readonly principal: string | undefined
-  /** With `principal`: until when its index is kept alive for this session. */
-  readonly indexExpiry: number | undefined
   /**
    * Strict mode: for each key in `set` and `remove`, the encoded value this request read
    * (`undefined`: the key was absent). A key whose stored value differs fails the commit.
    */
   readonly expected: ReadonlyMap<string, string | undefined> | undefined
 }
+
+/**
+ * The limits a write must respect: the size of the session, and how many live sessions its principal may
+ * have (when a write binds a session and the principal then has more, its oldest other sessions are revoked).
+ *
+ * @example
+ * ```ts
+ * import type { SessionStore } from "effect-redis-sessions"
+ *
+ * const limits: SessionStore.Limits = { maxSize: 16 * 1024, maxSessionsPerPrincipal: 5 }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Limits {
+  /** Largest stored session, in bytes of key names plus encoded values. */
+  readonly maxSize: number
+  readonly maxSessionsPerPrincipal: number | undefined
+}
+
+/**
+ * The default limits: 64 KiB per session, no limit on sessions per principal.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ *
+ * const tight: SessionStore.Limits = { ...SessionStore.noLimits, maxSize: 4096 }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const noLimits: Limits = { maxSize: 64 * 1024, maxSessionsPerPrincipal: undefined }
 
 /**
  * What a commit found: `Committed`, or `Gone` when the session no longer exists (it expired or was
@@ -140,118 +186,60 @@ export interface Changes {
  * import { SessionStore } from "effect-redis-sessions"
  * import { Effect } from "effect"
  *
- * const saved = (key: string, changes: SessionStore.Changes) =>
- *   Effect.flatMap(SessionStore.SessionStore, (store) => store.commit(key, changes, 65536)).pipe(
- *     Effect.map((result) => result._tag === "Committed")
+ * const saved = (id: string, changes: SessionStore.Changes) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.commit(id, changes, SessionStore.noLimits)).pipe(
+ *     Effect.map((result) => result === "Committed")
  *   )
  * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type CommitResult =
-  | { readonly _tag: "Committed"; readonly renewal: IndexRenewal | undefined }
-  | { readonly _tag: "Gone" }
+export type CommitResult = "Committed" | "Gone"
 
 /**
- * A bound session's life now extends past the time its principal's index was kept alive for: the index
- * must be extended to `until` (the store already recorded the new time in the session).
- *
- * @example
- * ```ts
- * import { SessionId, SessionStore } from "effect-redis-sessions"
- * import { Effect } from "effect"
- *
- * const touch = (store: SessionStore.SessionStore["Type"], prefix: string, key: string) =>
- *   Effect.flatMap(store.touch(key, 1_200_000), (renewal) =>
- *     renewal === undefined
- *       ? Effect.void
- *       : store.index(SessionId.principalKey(prefix, renewal.principal), key, renewal.created, renewal.until - Date.now()))
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface IndexRenewal {
-  readonly principal: string
-  readonly created: number
-  readonly until: number
-}
-
-/**
- * When a bound session whose life is extended to `now + ttl` needs its principal's index renewed, the new
- * time the index must live until (twice the session's remaining life, so renewals are rare).
- *
- * @example
- * ```ts
- * import { SessionStore } from "effect-redis-sessions"
- *
- * const now = Date.now()
- * SessionStore.indexRenewalTime(now, 1_200_000, "user-42", undefined) // now + 2_400_000
- * SessionStore.indexRenewalTime(now, 1_200_000, "user-42", now + 3_600_000) // undefined: the index lives long enough
- * ```
- *
- * @since 0.1.0
- * @category index
- */
-export const indexRenewalTime = (
-  now: number,
-  ttl: number,
-  principal: string | undefined,
-  indexExpiry: number | undefined
-): number | undefined =>
-  principal !== undefined && (indexExpiry === undefined || now + ttl > indexExpiry) ? now + 2 * ttl : undefined
-
-/**
- * Where sessions live. Keys are storage keys (see `SessionId.storageKey`), never raw session ids.
+ * Where sessions live. Every operation is atomic for the session it names; none returns before the write it
+ * reports is done (and, where the store replicates, acknowledged as configured).
  *
  * @example
  * ```ts
  * import { SessionStore } from "effect-redis-sessions"
  * import { Effect } from "effect"
  *
- * const exists = (key: string) =>
- *   Effect.flatMap(SessionStore.SessionStore, (store) => store.load(key)).pipe(Effect.map((s) => s._tag === "Some"))
+ * const exists = (id: string) =>
+ *   Effect.flatMap(SessionStore.SessionStore, (store) => store.load(id)).pipe(Effect.map((s) => s._tag === "Some"))
  * ```
  *
  * @since 0.1.0
  * @category tags
  */
 export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStore")<SessionStore, {
-  /** One round trip; `None` for a missing, expired or unreadable session. Never writes. */
-  readonly load: (key: string) => Effect.Effect<Option.Option<StoredSession>, RedisError>
-  /** Stores a new session unless the key exists (`false` then); sets its TTL. */
-  readonly create: (
-    key: string,
-    session: NewSession,
-    maxSize: number
-  ) => Effect.Effect<boolean, RedisError | SessionTooLarge>
-  /** Applies changes to an existing session and slides its TTL, in one atomic step. */
-  readonly commit: (
-    key: string,
-    changes: Changes,
-    maxSize: number
-  ) => Effect.Effect<CommitResult, RedisError | SessionConflict | SessionTooLarge>
-  /** Deletes a session; `true` if it existed. */
-  readonly remove: (key: string) => Effect.Effect<boolean, RedisError>
-  /** Sets the remaining life of an existing session (no effect on a missing one). */
-  readonly touch: (key: string, ttl: number) => Effect.Effect<IndexRenewal | undefined, RedisError>
-  /** Adds a session to a principal's index, which then lives at least `ttl` more milliseconds. */
-  readonly index: (
-    indexKey: string,
-    sessionKey: string,
-    created: number,
-    ttl: number
-  ) => Effect.Effect<void, RedisError>
-  /** The sessions in a principal's index (storage key → creation time); some may have ended. */
-  readonly indexed: (indexKey: string) => Effect.Effect<ReadonlyMap<string, number>, RedisError>
+  /** `None` for a missing, expired or unreadable session. Never writes. */
+  readonly load: (id: string) => Effect.Effect<Option.Option<StoredSession>, SessionStoreError>
   /**
-   * Waits until replicas acknowledged the writes to `key` (Redis `WAIT`, when configured); used after
-   * logins, logouts, regenerations and revocations. A no-op in memory.
+   * Stores a new session unless the id is taken (`false` then). With `replaces`, the session of that id is
+   * deleted once, and only if, the new one was stored: a failed login never loses the session it replaces.
    */
-  readonly confirm: (key: string) => Effect.Effect<void, RedisError>
-  /** Removes sessions from a principal's index. */
-  readonly unindex: (indexKey: string, sessionKeys: ReadonlyArray<string>) => Effect.Effect<void, RedisError>
+  readonly create: (
+    id: string,
+    session: NewSession,
+    limits: Limits,
+    replaces?: string
+  ) => Effect.Effect<boolean, SessionStoreError | SessionTooLarge>
+  /** Applies changes to an existing session and slides its life, in one atomic step. */
+  readonly commit: (
+    id: string,
+    changes: Changes,
+    limits: Limits
+  ) => Effect.Effect<CommitResult, SessionStoreError | SessionConflict | SessionTooLarge>
+  /** Deletes a session, and drops it from its principal's index; `true` if it existed. */
+  readonly remove: (id: string) => Effect.Effect<boolean, SessionStoreError>
+  /** Sets the remaining life (milliseconds) of an existing session; no effect on a missing one. */
+  readonly touch: (id: string, ttl: number) => Effect.Effect<void, SessionStoreError>
+  /** The principal's live sessions, oldest first; ended ones are dropped from its index on the way. */
+  readonly list: (principal: string) => Effect.Effect<ReadonlyArray<IndexedSession>, SessionStoreError>
+  /** Ends those of `handles` that are live sessions of the principal; returns how many it ended. */
+  readonly revoke: (principal: string, handles: ReadonlyArray<string>) => Effect.Effect<number, SessionStoreError>
 }>() {}
 
 /**
@@ -274,7 +262,7 @@ export const sizeOf = (fields: Iterable<readonly [string, string]>): number => {
 }
 
 /**
- * Remaining life of a session at `now`: its idle timeout, cut at its absolute deadline.
+ * Remaining life of a session at `now`, in milliseconds: its idle timeout, cut at its absolute deadline.
  *
  * @example
  * ```ts
@@ -297,19 +285,13 @@ interface Entry {
   timeout: number
   readonly absoluteDeadline: number | undefined
   principal: string | undefined
-  indexExpiry: number | undefined
   lastSeen: number
-  expiresAt: number
-}
-
-interface Index {
-  readonly members: Map<string, number>
   expiresAt: number
 }
 
 /**
  * An in-memory store with the same semantics as the Redis store. Its state lives in the layer, so one
- * layer instance is one "Redis".
+ * layer instance is one "Redis". Sessions are kept under the digest of their id, never the id itself.
  *
  * @example
  * ```ts
@@ -325,21 +307,43 @@ interface Index {
  */
 export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() => {
   const entries = new Map<string, Entry>()
-  const indexes = new Map<string, Index>()
-  const live = <A extends { expiresAt: number }>(map: Map<string, A>, key: string, now: number): A | undefined => {
-    const entry = map.get(key)
+  /** principal → handle → created */
+  const indexes = new Map<string, Map<string, number>>()
+
+  const live = (handle: string, now: number): Entry | undefined => {
+    const entry = entries.get(handle)
     if (entry === undefined) return undefined
     if (entry.expiresAt > now) return entry
-    map.delete(key)
+    entries.delete(handle)
     return undefined
   }
-  const extend = (entry: Entry, now: number, ttl: number): IndexRenewal | undefined => {
-    entry.expiresAt = now + ttl
-    entry.lastSeen = now
-    const until = indexRenewalTime(now, ttl, entry.principal, entry.indexExpiry)
-    if (until === undefined) return undefined
-    entry.indexExpiry = until
-    return { principal: entry.principal!, created: entry.created, until }
+  const unindex = (principal: string | undefined, handle: string) => {
+    const index = principal === undefined ? undefined : indexes.get(principal)
+    if (index === undefined) return
+    index.delete(handle)
+    if (index.size === 0) indexes.delete(principal!)
+  }
+  const retire = (handle: string, now: number): boolean => {
+    const entry = live(handle, now)
+    entries.delete(handle)
+    if (entry !== undefined) unindex(entry.principal, handle)
+    return entry !== undefined
+  }
+  const list = (principal: string, now: number): Array<IndexedSession> => {
+    const sessions: Array<IndexedSession> = []
+    for (const handle of Array.from(indexes.get(principal)?.keys() ?? [])) {
+      const entry = live(handle, now)
+      if (entry?.principal === principal) sessions.push({ handle, created: entry.created, lastSeen: entry.lastSeen })
+      else unindex(principal, handle)
+    }
+    return sessions.sort(byAge)
+  }
+  const bind = (principal: string, handle: string, entry: Entry, limits: Limits, now: number) => {
+    const index = indexes.get(principal) ?? new Map<string, number>()
+    index.set(handle, entry.created)
+    indexes.set(principal, index)
+    if (limits.maxSessionsPerPrincipal === undefined) return
+    for (const doomed of overLimit(list(principal, now), limits.maxSessionsPerPrincipal, handle)) retire(doomed, now)
   }
   const conflict = (entry: Entry, changes: Changes): string | undefined => {
     if (changes.expected === undefined) return undefined
@@ -348,10 +352,11 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
     }
     return undefined
   }
+
   return SessionStore.of({
-    load: (key) =>
+    load: (id) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = live(entries, key, now)
+        const entry = live(digest(id), now)
         return entry === undefined ? Option.none() : Option.some({
           fields: new Map(entry.fields),
           created: entry.created,
@@ -359,78 +364,71 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           absoluteDeadline: entry.absoluteDeadline,
           principal: entry.principal,
           lastSeen: entry.lastSeen,
-          indexExpiry: entry.indexExpiry,
           ttl: entry.expiresAt - now
         })
       }),
-    create: (key, session, maxSize) =>
+    create: (id, session, limits, replaces) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const size = sizeOf(session.fields)
-        if (size > maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize }))
-        if (live(entries, key, now) !== undefined) return Effect.succeed(false)
-        entries.set(key, {
+        if (size > limits.maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize: limits.maxSize }))
+        const handle = digest(id)
+        if (live(handle, now) !== undefined) return Effect.succeed(false)
+        const entry: Entry = {
           fields: new Map(session.fields),
           created: session.created,
           timeout: session.timeout,
           absoluteDeadline: session.absoluteDeadline,
           principal: session.principal,
-          indexExpiry: session.indexExpiry,
           lastSeen: now,
           expiresAt: now + lifetime(now, session.timeout, session.absoluteDeadline)
-        })
+        }
+        entries.set(handle, entry)
+        if (replaces !== undefined) retire(digest(replaces), now)
+        if (session.principal !== undefined) bind(session.principal, handle, entry, limits, now)
         return Effect.succeed(true)
       }),
-    commit: (key, changes, maxSize) =>
+    commit: (id, changes, limits) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<CommitResult, SessionConflict | SessionTooLarge> => {
-        const entry = live(entries, key, now)
-        if (entry === undefined) return Effect.succeed({ _tag: "Gone" })
+        const handle = digest(id)
+        const entry = live(handle, now)
+        if (entry === undefined) return Effect.succeed("Gone")
         const conflicting = conflict(entry, changes)
         if (conflicting !== undefined) return Effect.fail(new SessionConflict({ key: conflicting }))
         const fields = new Map(changes.clear ? [] : entry.fields)
         for (const [k, v] of changes.set) fields.set(k, v)
         for (const k of changes.remove) fields.delete(k)
         const size = sizeOf(fields)
-        if (size > maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize }))
+        if (size > limits.maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize: limits.maxSize }))
+        const ttl = lifetime(now, changes.timeout ?? entry.timeout, entry.absoluteDeadline)
+        if (ttl <= 0) {
+          retire(handle, now)
+          return Effect.succeed("Gone")
+        }
         entry.fields.clear()
         for (const [k, v] of fields) entry.fields.set(k, v)
         if (changes.timeout !== undefined) entry.timeout = changes.timeout
-        if (changes.principal !== undefined) {
+        entry.expiresAt = now + ttl
+        entry.lastSeen = now
+        if (changes.principal !== undefined && changes.principal !== entry.principal) {
+          unindex(entry.principal, handle)
           entry.principal = changes.principal
-          entry.indexExpiry = changes.indexExpiry
+          bind(changes.principal, handle, entry, limits, now)
         }
-        const ttl = lifetime(now, entry.timeout, entry.absoluteDeadline)
-        if (ttl <= 0) {
-          entries.delete(key)
-          return Effect.succeed({ _tag: "Gone" })
-        }
-        return Effect.succeed({ _tag: "Committed", renewal: extend(entry, now, ttl) })
+        return Effect.succeed("Committed")
       }),
-    remove: (key) =>
+    remove: (id) => Effect.map(Clock.currentTimeMillis, (now) => retire(digest(id), now)),
+    touch: (id, ttl) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const existed = live(entries, key, now) !== undefined
-        entries.delete(key)
-        return existed
+        const entry = live(digest(id), now)
+        if (entry === undefined) return
+        entry.expiresAt = now + ttl
+        entry.lastSeen = now
       }),
-    touch: (key, ttl) =>
+    list: (principal) => Effect.map(Clock.currentTimeMillis, (now) => list(principal, now)),
+    revoke: (principal, handles) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = live(entries, key, now)
-        return entry === undefined ? undefined : extend(entry, now, ttl)
-      }),
-    index: (indexKey, sessionKey, created, ttl) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const index = live(indexes, indexKey, now) ?? { members: new Map(), expiresAt: 0 }
-        index.members.set(sessionKey, created)
-        index.expiresAt = Math.max(index.expiresAt, now + ttl)
-        indexes.set(indexKey, index)
-      }),
-    confirm: () => Effect.void,
-    indexed: (indexKey) => Effect.map(Clock.currentTimeMillis, (now) => new Map(live(indexes, indexKey, now)?.members)),
-    unindex: (indexKey, sessionKeys) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const index = live(indexes, indexKey, now)
-        if (index === undefined) return
-        for (const key of sessionKeys) index.members.delete(key)
-        if (index.members.size === 0) indexes.delete(indexKey)
+        const members = new Set(list(principal, now).map((s) => s.handle))
+        return handles.filter((handle) => members.has(handle) && retire(handle, now)).length
       })
   })
 })

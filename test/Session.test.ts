@@ -246,7 +246,9 @@ describe("integration shapes", () => {
       const Api = HttpApi.make("api").add(
         HttpApiGroup.make("counter")
           .add(
-            HttpApiEndpoint.get("increment", "/increment").addSuccess(Schema.Number).addError(SessionError.RedisError)
+            HttpApiEndpoint.get("increment", "/increment").addSuccess(Schema.Number).addError(
+              SessionError.SessionStoreError
+            )
           )
           .middleware(HttpSession.HttpApiSession)
       )
@@ -281,11 +283,11 @@ describe("integration shapes", () => {
       assert.deepStrictEqual(bodies, ["1", "2"])
     })))
 
-  it.live("an HttpApi endpoint that declares RedisError answers 503 when the store fails", () =>
+  it.live("an HttpApi endpoint that declares SessionStoreError answers 503 when the store fails", () =>
     Effect.scoped(Effect.gen(function*() {
       const memory = yield* SessionStore.makeMemory
-      const unavailable = new SessionError.RedisError({
-        reason: "Connection",
+      const unavailable = new SessionError.SessionStoreError({
+        reason: "Unavailable",
         operation: "load",
         cause: new Error("connect ECONNREFUSED 10.1.2.3:6379")
       })

@@ -4,6 +4,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash, createHmac } from "node:crypto"
+import { sessionKey } from "../src/internal/keys.js"
 import * as SessionId from "../src/SessionId.js"
 
 const NEW = Redacted.make("the-newest-secret-of-at-least-32-characters")
@@ -253,31 +254,31 @@ describe("SessionId", () => {
     })
   })
 
-  describe("storageKey", () => {
+  describe("Redis session keys (internal/keys)", () => {
     it("is the prefix followed by the lowercase hex SHA-256 of the id", () => {
-      const key = SessionId.storageKey("session:", ID)
+      const key = sessionKey("session:", ID)
       assert.match(key, /^session:[0-9a-f]{64}$/)
       assert.strictEqual(key, "session:" + createHash("sha256").update(ID).digest("hex"))
       // known vector: SHA-256("abc")
       assert.strictEqual(
-        SessionId.storageKey("", "abc"),
+        sessionKey("", "abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
       )
     })
 
     it("does not contain the id", () => {
       const id = "Bearer-Token-ABCDEFGHIJKLMNOP"
-      const key = SessionId.storageKey("p:", id)
+      const key = sessionKey("p:", id)
       assert.notInclude(key, id)
       assert.notInclude(key, ID.slice(0, 16))
-      assert.notInclude(SessionId.storageKey("", ID), ID)
-      assert.strictEqual(SessionId.storageKey("prefix", ID).length, 70)
+      assert.notInclude(sessionKey("", ID), ID)
+      assert.strictEqual(sessionKey("prefix", ID).length, 70)
     })
 
     it("is deterministic and distinct per id", () => {
-      assert.strictEqual(SessionId.storageKey("p:", ID), SessionId.storageKey("p:", ID))
-      assert.notStrictEqual(SessionId.storageKey("p:", ID), SessionId.storageKey("p:", ID.replace("0", "1")))
-      assert.notStrictEqual(SessionId.storageKey("a:", ID), SessionId.storageKey("b:", ID))
+      assert.strictEqual(sessionKey("p:", ID), sessionKey("p:", ID))
+      assert.notStrictEqual(sessionKey("p:", ID), sessionKey("p:", ID.replace("0", "1")))
+      assert.notStrictEqual(sessionKey("a:", ID), sessionKey("b:", ID))
     })
   })
 

@@ -14,7 +14,7 @@ storeContract("SessionStore.layerMemory", SessionStore.layerMemory, {
   advance: (millis) => TestClock.adjust(millis)
 })
 
-const RedisStore = RedisSessionStore.layer.pipe(
+const RedisStore = RedisSessionStore.layer().pipe(
   Layer.provide(
     Layer.unwrapEffect(Effect.map(TestRedis, (server) => RedisClient.layer({ url: Redacted.make(server.url) })))
   ),

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import { Cluster } from "ioredis"
 import { setTimeout as delay } from "node:timers/promises"
 import { afterAll } from "vitest"
+import { sessionKey } from "../src/internal/keys.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as RedisSessionStore from "../src/RedisSessionStore.js"
@@ -117,7 +118,7 @@ const assertNoCrossSlot = async (cluster: RedisCluster, logs: LogCapture) => {
 
 storeContract(
   "RedisSessionStore on Redis Cluster",
-  RedisSessionStore.layer.pipe(
+  RedisSessionStore.layer().pipe(
     Layer.provide(
       Layer.unwrapEffect(
         Effect.map(Effect.promise(sharedCluster), (cluster) => RedisClient.layer({ clusterNodes: seedsOf(cluster) }))
@@ -155,12 +156,11 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "120 seconds" })("Redis
             created: Date.now(),
             timeout: 60,
             absoluteDeadline: undefined,
-            principal: undefined,
-            indexExpiry: undefined
+            principal: undefined
           }
-          assert.isTrue(yield* store.create(key, session, 1024))
+          assert.isTrue(yield* store.create(key, session, { maxSize: 1024, maxSessionsPerPrincipal: undefined }))
           assert.strictEqual(Option.getOrThrow(yield* store.load(key)).fields.get("a"), "1")
-          assert.isTrue(yield* Effect.promise(() => existsOnOwner(cluster, key)))
+          assert.isTrue(yield* Effect.promise(() => existsOnOwner(cluster, sessionKey("", key))))
         }
       }).pipe(Effect.provide(RedisSession.layerServicesFromSettings(settings)))
     }).pipe(Effect.scoped))

@@ -2,8 +2,8 @@ import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { sessionKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
-import * as SessionId from "../src/SessionId.js"
 import { Browser } from "./utils/Browser.js"
 import { type RedisServer, TestRedis } from "./utils/RedisServer.js"
 import { serve } from "./utils/testApp.js"
@@ -83,7 +83,7 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("concurren
     withApps(async ({ lastWriterWins, redis }) => {
       const browser = await storedSession(lastWriterWins)
       const oldCookie = browser.cookie!
-      const oldKey = SessionId.storageKey("lww:", oldCookie.split(".")[0]!)
+      const oldKey = sessionKey("lww:", oldCookie.split(".")[0]!)
       const slow = tabOf(browser).get("/slow-write/late/400")
       await new Promise((resolve) => setTimeout(resolve, 100))
       assert.strictEqual((await browser.get("/login/mallory")).status, 200)

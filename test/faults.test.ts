@@ -22,6 +22,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as HttpSession from "../src/HttpSession.js"
+import { sessionKey } from "../src/internal/keys.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as RedisSessionStore from "../src/RedisSessionStore.js"
@@ -61,7 +62,7 @@ const test = (name: string, body: () => Effect.Effect<void, unknown, Scope.Scope
 
 const run = <A>(f: () => Promise<A>) => Effect.promise(f)
 
-const keyOf = (cookie: string) => SessionId.storageKey("", cookie.slice(0, cookie.lastIndexOf(".")))
+const keyOf = (cookie: string) => sessionKey("", cookie.slice(0, cookie.lastIndexOf(".")))
 
 interface Timed extends Reply {
   readonly ms: number
@@ -171,7 +172,7 @@ describe("Redis faults over HTTP", () => {
       const app = yield* serve(
         HttpSession.layerRouter.pipe(
           Layer.provide(SessionConfig.layer({ secret: SECRET })),
-          Layer.provide(RedisSessionStore.layer.pipe(Layer.provide(Layer.succeedContext(clientContext))))
+          Layer.provide(RedisSessionStore.layer().pipe(Layer.provide(Layer.succeedContext(clientContext))))
         )
       )
       yield* run(async () => {

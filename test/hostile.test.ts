@@ -20,6 +20,7 @@ import type * as Scope from "effect/Scope"
 import fc, { type Arbitrary } from "fast-check"
 import type { Redis } from "ioredis"
 import { createServer } from "node:http"
+import { sessionKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as Session from "../src/Session.js"
 import type * as SessionConfig from "../src/SessionConfig.js"
@@ -116,7 +117,7 @@ const run = <A>(f: () => Promise<A>) => Effect.promise(f)
 // ---------------------------------------------------------------------------------------------------
 // helpers
 
-const keyOf = (cookie: string) => SessionId.storageKey("", cookie.slice(0, cookie.lastIndexOf(".")))
+const keyOf = (cookie: string) => sessionKey("", cookie.slice(0, cookie.lastIndexOf(".")))
 const idOf = (cookie: string) => cookie.slice(0, cookie.lastIndexOf("."))
 
 /** A browser holding a stored session with count=1, the scripts loaded into Redis. */
@@ -611,8 +612,8 @@ layer(HostileLive, { excludeTestServices: true, timeout: "60 seconds" })("hostil
           assert.notStrictEqual(idOf(browser.cookie!), chosen, route)
           assert.strictEqual(await admin.exists(keyOf(browser.cookie!)), 1, route)
         }
-        assert.strictEqual(await admin.exists(SessionId.storageKey("", chosen)), 0)
-        assert.strictEqual(await admin.exists(SessionId.storageKey("", storageKey)), 0)
+        assert.strictEqual(await admin.exists(sessionKey("", chosen)), 0)
+        assert.strictEqual(await admin.exists(sessionKey("", storageKey)), 0)
         assert.strictEqual((await owner.get("/read")).body, "1")
       })
     ))

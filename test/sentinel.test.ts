@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import { Redis } from "ioredis"
 import { setTimeout as delay } from "node:timers/promises"
 import { afterAll } from "vitest"
+import { sessionKey } from "../src/internal/keys.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as RedisSessionStore from "../src/RedisSessionStore.js"
@@ -76,7 +77,7 @@ const currentMaster = async (setup: RedisSentinelSetup): Promise<RedisServer> =>
 
 storeContract(
   "RedisSessionStore on Redis Sentinel",
-  RedisSessionStore.layer.pipe(
+  RedisSessionStore.layer().pipe(
     Layer.provide(
       Layer.unwrapEffect(
         Effect.map(
@@ -123,14 +124,13 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "120 seconds" })("Redis
           created: Date.now(),
           timeout: 60,
           absoluteDeadline: undefined,
-          principal: undefined,
-          indexExpiry: undefined
+          principal: undefined
         }
-        assert.isTrue(yield* store.create(key, session, 1024))
+        assert.isTrue(yield* store.create(key, session, { maxSize: 1024, maxSessionsPerPrincipal: undefined }))
         assert.strictEqual(Option.getOrThrow(yield* store.load(key)).fields.get("a"), "1")
         // it went to the master the Sentinels named
         const master = yield* Effect.promise(() => currentMaster(setup))
-        assert.strictEqual(yield* Effect.promise(() => master.admin().exists(key)), 1)
+        assert.strictEqual(yield* Effect.promise(() => master.admin().exists(sessionKey("", key))), 1)
       }).pipe(Effect.provide(RedisSession.layerServicesFromSettings(settings)))
     }).pipe(Effect.scoped))
 })

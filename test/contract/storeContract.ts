@@ -4,7 +4,7 @@ import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
-import { type Changes, type NewSession, SessionStore } from "../../src/SessionStore.js"
+import { type Changes, type Limits, type NewSession, SessionStore } from "../../src/SessionStore.js"
 
 /** How a store's clock moves forward in its tests: TestClock for memory, real time for Redis. */
 export interface StoreClock {
@@ -21,7 +21,6 @@ const fresh = (
   timeout: 60,
   absoluteDeadline: undefined,
   principal: undefined,
-  indexExpiry: undefined,
   ...overrides
 })
 
@@ -31,12 +30,12 @@ const changes = (overrides: Partial<Changes> = {}): Changes => ({
   remove: [],
   timeout: undefined,
   principal: undefined,
-  indexExpiry: undefined,
   expected: undefined,
   ...overrides
 })
 
-const MAX = 64 * 1024
+const MAX: Limits = { maxSize: 64 * 1024, maxSessionsPerPrincipal: undefined }
+const SMALL: Limits = { maxSize: 100, maxSessionsPerPrincipal: undefined }
 
 /**
  * The store contract: every implementation must pass it unchanged.
@@ -47,20 +46,20 @@ export const storeContract = (
   clock: StoreClock
 ) =>
   vitestLayer(layer, { timeout: "60 seconds", excludeTestServices: clock.live })(name, (it) => {
-    const test = (title: string, body: (key: string) => Effect.Effect<void, unknown, SessionStore>) =>
-      it.effect(title, () => body(`contract:${randomUUID()}`))
+    const test = (title: string, body: (id: string) => Effect.Effect<void, unknown, SessionStore>) =>
+      it.effect(title, () => body(`contract-${randomUUID()}`))
 
-    test("load of a missing key is None", (key) =>
+    test("load of a missing key is None", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        assert.isTrue(Option.isNone(yield* store.load(key)))
+        assert.isTrue(Option.isNone(yield* store.load(id)))
       }))
 
-    test("create stores fields, meta and a TTL of the timeout", (key) =>
+    test("create stores fields, meta and a TTL of the timeout", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        assert.isTrue(yield* store.create(key, fresh({ a: "1", b: "\"x\"" }), MAX))
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        assert.isTrue(yield* store.create(id, fresh({ a: "1", b: "\"x\"" }), MAX))
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.deepStrictEqual(Object.fromEntries(loaded.fields), { a: "1", b: "\"x\"" })
         assert.strictEqual(loaded.created, 1_000)
         assert.strictEqual(loaded.timeout, 60)
@@ -69,203 +68,250 @@ export const storeContract = (
         assert.isAtMost(loaded.ttl, 60_000)
       }))
 
-    test("create never overwrites an existing session", (key) =>
+    test("create never overwrites an existing session", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        assert.isTrue(yield* store.create(key, fresh({ a: "1" }), MAX))
-        assert.isFalse(yield* store.create(key, fresh({ a: "2" }), MAX))
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        assert.isTrue(yield* store.create(id, fresh({ a: "1" }), MAX))
+        assert.isFalse(yield* store.create(id, fresh({ a: "2" }), MAX))
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.strictEqual(loaded.fields.get("a"), "1")
       }))
 
-    test("commits merge per key: two writers of different keys both persist", (key) =>
+    test("commits merge per key: two writers of different keys both persist", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh({ x: "0" }), MAX)
-        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX))._tag, "Committed")
-        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["b", "2"]]) }), MAX))._tag, "Committed")
-        assert.strictEqual((yield* store.commit(key, changes({ remove: ["x"] }), MAX))._tag, "Committed")
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        yield* store.create(id, fresh({ x: "0" }), MAX)
+        assert.strictEqual(yield* store.commit(id, changes({ set: new Map([["a", "1"]]) }), MAX), "Committed")
+        assert.strictEqual(yield* store.commit(id, changes({ set: new Map([["b", "2"]]) }), MAX), "Committed")
+        assert.strictEqual(yield* store.commit(id, changes({ remove: ["x"] }), MAX), "Committed")
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.deepStrictEqual(Object.fromEntries(loaded.fields), { a: "1", b: "2" })
       }))
 
-    test("a commit to a deleted session is Gone and does not recreate it", (key) =>
+    test("a commit to a deleted session is Gone and does not recreate it", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh({ user: "\"alice\"" }), MAX)
-        assert.isTrue(yield* store.remove(key))
-        assert.isFalse(yield* store.remove(key))
-        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["cart", "[]"]]) }), MAX))._tag, "Gone")
-        assert.isTrue(Option.isNone(yield* store.load(key)))
+        yield* store.create(id, fresh({ user: "\"alice\"" }), MAX)
+        assert.isTrue(yield* store.remove(id))
+        assert.isFalse(yield* store.remove(id))
+        assert.strictEqual(yield* store.commit(id, changes({ set: new Map([["cart", "[]"]]) }), MAX), "Gone")
+        assert.isTrue(Option.isNone(yield* store.load(id)))
       }))
 
-    test("clear removes every key but keeps the session", (key) =>
+    test("clear removes every key but keeps the session", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh({ a: "1", b: "2" }), MAX)
-        yield* store.commit(key, changes({ clear: true, set: new Map([["c", "3"]]) }), MAX)
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        yield* store.create(id, fresh({ a: "1", b: "2" }), MAX)
+        yield* store.commit(id, changes({ clear: true, set: new Map([["c", "3"]]) }), MAX)
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.deepStrictEqual(Object.fromEntries(loaded.fields), { c: "3" })
         assert.strictEqual(loaded.created, 1_000)
       }))
 
-    test("a new timeout is stored and sets the TTL", (key) =>
+    test("a new timeout is stored and sets the TTL", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh(), MAX)
-        yield* store.commit(key, changes({ timeout: 5 }), MAX)
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        yield* store.create(id, fresh(), MAX)
+        yield* store.commit(id, changes({ timeout: 5 }), MAX)
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.strictEqual(loaded.timeout, 5)
         assert.isAtMost(loaded.ttl, 5_000)
         assert.isAbove(loaded.ttl, 4_000)
       }))
 
-    test("strict mode: a key changed since it was read is a conflict and nothing is applied", (key) =>
+    test("strict mode: a key changed since it was read is a conflict and nothing is applied", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh({ a: "1" }), MAX)
-        yield* store.commit(key, changes({ set: new Map([["a", "2"]]) }), MAX)
+        yield* store.create(id, fresh({ a: "1" }), MAX)
+        yield* store.commit(id, changes({ set: new Map([["a", "2"]]) }), MAX)
         const exit = yield* Effect.exit(store.commit(
-          key,
+          id,
           changes({ set: new Map([["a", "3"], ["b", "9"]]), expected: new Map([["a", "1"], ["b", undefined]]) }),
           MAX
         ))
         assert.isTrue(Exit.isFailure(exit))
         assert.include(JSON.stringify(exit), "SessionConflict")
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.deepStrictEqual(Object.fromEntries(loaded.fields), { a: "2" })
         assert.strictEqual(
-          (yield* store.commit(
-            key,
+          yield* store.commit(
+            id,
             changes({ set: new Map([["a", "3"]]), remove: ["z"], expected: new Map([["a", "2"], ["z", undefined]]) }),
             MAX
-          ))._tag,
+          ),
           "Committed"
         )
       }))
 
-    test("a session over max size is refused and the stored one is unchanged", (key) =>
+    test("a session over max size is refused and the stored one is unchanged", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
         const big = "x".repeat(200)
-        const created = yield* Effect.either(store.create(key, fresh({ a: big }), 100))
+        const created = yield* Effect.either(store.create(id, fresh({ a: big }), SMALL))
         assert.isTrue(created._tag === "Left" && created.left._tag === "SessionTooLarge")
-        yield* store.create(key, fresh({ a: "1" }), 100)
-        const committed = yield* Effect.either(store.commit(key, changes({ set: new Map([["b", big]]) }), 100))
+        yield* store.create(id, fresh({ a: "1" }), SMALL)
+        const committed = yield* Effect.either(store.commit(id, changes({ set: new Map([["b", big]]) }), SMALL))
         assert.isTrue(committed._tag === "Left" && committed.left._tag === "SessionTooLarge")
-        assert.deepStrictEqual(Object.fromEntries(Option.getOrThrow(yield* store.load(key)).fields), { a: "1" })
+        assert.deepStrictEqual(Object.fromEntries(Option.getOrThrow(yield* store.load(id)).fields), { a: "1" })
         // replacing a value counts the new size, not both
         assert.strictEqual(
-          (yield* store.commit(key, changes({ set: new Map([["a", "y".repeat(90)]]) }), 100))._tag,
+          yield* store.commit(id, changes({ set: new Map([["a", "y".repeat(90)]]) }), SMALL),
           "Committed"
         )
         assert.strictEqual(
-          (yield* store.commit(key, changes({ set: new Map([["a", "z".repeat(98)]]) }), 100))._tag,
+          yield* store.commit(id, changes({ set: new Map([["a", "z".repeat(98)]]) }), SMALL),
           "Committed"
         )
-        const tooBig = yield* Effect.either(store.commit(key, changes({ set: new Map([["a", "z".repeat(100)]]) }), 100))
+        const tooBig = yield* Effect.either(
+          store.commit(id, changes({ set: new Map([["a", "z".repeat(100)]]) }), SMALL)
+        )
         assert.isTrue(tooBig._tag === "Left")
       }))
 
-    test("touch sets the remaining life of a live session only", (key) =>
+    test("touch sets the remaining life of a live session only", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh(), MAX)
-        yield* store.touch(key, 10_000)
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        yield* store.create(id, fresh(), MAX)
+        yield* store.touch(id, 10_000)
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.isAtMost(loaded.ttl, 10_000)
         assert.isAbove(loaded.ttl, 9_000)
-        yield* store.touch(`${key}:missing`, 10_000)
-        assert.isTrue(Option.isNone(yield* store.load(`${key}:missing`)))
+        yield* store.touch(`${id}:missing`, 10_000)
+        assert.isTrue(Option.isNone(yield* store.load(`${id}:missing`)))
       }))
 
-    test("sessions expire after their timeout", (key) =>
+    test("sessions expire after their timeout", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        yield* store.create(key, fresh({ a: "1" }, { timeout: 1 }), MAX)
-        assert.isTrue(Option.isSome(yield* store.load(key)))
+        yield* store.create(id, fresh({ a: "1" }, { timeout: 1 }), MAX)
+        assert.isTrue(Option.isSome(yield* store.load(id)))
         yield* clock.advance(1_300)
-        assert.isTrue(Option.isNone(yield* store.load(key)))
+        assert.isTrue(Option.isNone(yield* store.load(id)))
       }))
 
-    test("the TTL never extends past the absolute deadline", (key) =>
+    test("the TTL never extends past the absolute deadline", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
         const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        yield* store.create(key, fresh({}, { created: now, absoluteDeadline: now + 1_000 }), MAX)
-        assert.isAtMost(Option.getOrThrow(yield* store.load(key)).ttl, 1_000)
-        yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX)
-        assert.isAtMost(Option.getOrThrow(yield* store.load(key)).ttl, 1_000)
+        yield* store.create(id, fresh({}, { created: now, absoluteDeadline: now + 1_000 }), MAX)
+        assert.isAtMost(Option.getOrThrow(yield* store.load(id)).ttl, 1_000)
+        yield* store.commit(id, changes({ set: new Map([["a", "1"]]) }), MAX)
+        assert.isAtMost(Option.getOrThrow(yield* store.load(id)).ttl, 1_000)
         yield* clock.advance(1_300)
-        assert.strictEqual((yield* store.commit(key, changes({ set: new Map([["a", "2"]]) }), MAX))._tag, "Gone")
-        assert.isTrue(Option.isNone(yield* store.load(key)))
+        assert.strictEqual(yield* store.commit(id, changes({ set: new Map([["a", "2"]]) }), MAX), "Gone")
+        assert.isTrue(Option.isNone(yield* store.load(id)))
       }))
 
-    test("a bound session carries its principal and last-seen time", (key) =>
+    test("a bound session carries its principal and last-seen time, and is listed under it", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
         const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        yield* store.create(key, fresh({}, { principal: "user-1", indexExpiry: now + 120_000 }), MAX)
-        const loaded = Option.getOrThrow(yield* store.load(key))
-        assert.strictEqual(loaded.principal, "user-1")
-        assert.strictEqual(loaded.indexExpiry, now + 120_000)
+        const principal = `user-${id}`
+        yield* store.create(id, fresh({}, { principal }), MAX)
+        const loaded = Option.getOrThrow(yield* store.load(id))
+        assert.strictEqual(loaded.principal, principal)
         assert.isAtLeast(loaded.lastSeen, now)
-        const unbound = `${key}:unbound`
+        const listed = yield* store.list(principal)
+        assert.strictEqual(listed.length, 1)
+        assert.strictEqual(listed[0]!.created, 1_000)
+        assert.notInclude(listed[0]!.handle, id)
+        const unbound = `${id}-unbound`
         yield* store.create(unbound, fresh(), MAX)
         assert.isUndefined(Option.getOrThrow(yield* store.load(unbound)).principal)
+        assert.strictEqual((yield* store.list(principal)).length, 1)
       }))
 
-    test("binding by commit; a life that outgrows the index asks for one renewal", (key) =>
+    test("binding by commit moves the session from the old principal's index to the new one", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        yield* store.create(key, fresh(), MAX)
-        const bound = yield* store.commit(key, changes({ principal: "user-2", indexExpiry: now + 120_000 }), MAX)
-        assert.deepStrictEqual(bound, { _tag: "Committed", renewal: undefined })
-        assert.strictEqual(Option.getOrThrow(yield* store.load(key)).principal, "user-2")
-        // a longer timeout makes the session outlive the index: the store records and reports a renewal
-        const longer = yield* store.commit(key, changes({ timeout: 200 }), MAX)
-        assert.strictEqual(longer._tag, "Committed")
-        const renewal = longer._tag === "Committed" ? longer.renewal : undefined
-        assert.strictEqual(renewal?.principal, "user-2")
-        assert.strictEqual(renewal?.created, 1_000)
-        assert.isAtLeast(renewal!.until, now + 400_000)
-        assert.strictEqual(Option.getOrThrow(yield* store.load(key)).indexExpiry, renewal!.until)
-        const again = yield* store.commit(key, changes({ set: new Map([["a", "1"]]) }), MAX)
-        assert.deepStrictEqual(again, { _tag: "Committed", renewal: undefined })
-        assert.isUndefined(yield* store.touch(key, 50_000))
-        assert.isUndefined(yield* store.touch(`${key}:missing`, 50_000))
-        const unboundKey = `${key}:unbound`
-        yield* store.create(unboundKey, fresh(), MAX)
-        assert.isUndefined(yield* store.touch(unboundKey, 10_000_000))
+        const [alice, bob] = [`alice-${id}`, `bob-${id}`]
+        yield* store.create(id, fresh(), MAX)
+        assert.strictEqual(yield* store.commit(id, changes({ principal: alice }), MAX), "Committed")
+        assert.strictEqual((yield* store.list(alice)).length, 1)
+        assert.strictEqual(yield* store.commit(id, changes({ principal: bob }), MAX), "Committed")
+        assert.strictEqual(Option.getOrThrow(yield* store.load(id)).principal, bob)
+        assert.deepStrictEqual(yield* store.list(alice), [])
+        assert.strictEqual((yield* store.list(bob)).length, 1)
+        // a longer life keeps the session listed
+        yield* store.commit(id, changes({ timeout: 200 }), MAX)
+        yield* store.touch(id, 150_000)
+        assert.strictEqual((yield* store.list(bob)).length, 1)
       }))
 
-    test("a principal's index adds, lists and removes sessions", (key) =>
+    test("create replacing a session deletes it only once the new one is stored, and unlists it", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
-        const index = `${key}:principal:{x}`
-        assert.strictEqual((yield* store.indexed(index)).size, 0)
-        yield* store.index(index, "s1", 10, 60_000)
-        yield* store.index(index, "s2", 20, 1_000)
-        assert.deepStrictEqual(Object.fromEntries(yield* store.indexed(index)), { s1: 10, s2: 20 })
+        const principal = `carol-${id}`
+        const [old, next] = [`${id}-old`, `${id}-new`]
+        yield* store.create(old, fresh({ a: "1" }, { principal }), MAX)
+        // the new session is too large: nothing happens to the old one
+        const tooLarge = yield* Effect.either(store.create(next, fresh({ a: "x".repeat(200) }), SMALL, old))
+        assert.isTrue(tooLarge._tag === "Left" && tooLarge.left._tag === "SessionTooLarge")
+        assert.isTrue(Option.isSome(yield* store.load(old)))
+        // the new id is taken: nothing happens to the old one either
+        yield* store.create(next, fresh({ taken: "1" }), MAX)
+        assert.isFalse(yield* store.create(next, fresh({ a: "1" }), MAX, old))
+        assert.isTrue(Option.isSome(yield* store.load(old)))
+        assert.isTrue(yield* store.remove(next))
+        // replaced: the old session and its index entry are gone, the new one is listed
+        assert.isTrue(yield* store.create(next, fresh({ a: "1" }, { principal }), MAX, old))
+        assert.isTrue(Option.isNone(yield* store.load(old)))
+        assert.strictEqual(Option.getOrThrow(yield* store.load(next)).fields.get("a"), "1")
+        const listed = yield* store.list(principal)
+        assert.strictEqual(listed.length, 1)
+        // replacing a session that is already gone still creates the new one
+        assert.isTrue(yield* store.create(`${id}-third`, fresh(), MAX, `${id}-never`))
+      }))
+
+    test("remove and revoke end sessions and drop them from the index", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `dave-${id}`
+        const ids = [1, 2, 3].map((n) => `${id}-${n}`)
+        for (const [n, sid] of ids.entries()) {
+          yield* store.create(sid, fresh({}, { principal, created: 1_000 + n }), MAX)
+        }
+        const listed = yield* store.list(principal)
+        assert.deepStrictEqual(listed.map((s) => s.created), [1_000, 1_001, 1_002])
+        assert.isTrue(yield* store.remove(ids[0]!))
+        assert.strictEqual((yield* store.list(principal)).length, 2)
+        // a handle of another principal, or a made-up one, revokes nothing
+        yield* store.create(`${id}-other`, fresh({}, { principal: `erin-${id}` }), MAX)
+        const [other] = yield* store.list(`erin-${id}`)
+        assert.strictEqual(yield* store.revoke(principal, [other!.handle, "f".repeat(64)]), 0)
+        assert.isTrue(Option.isSome(yield* store.load(`${id}-other`)))
+        assert.strictEqual(yield* store.revoke(principal, [listed[1]!.handle]), 1)
+        assert.isTrue(Option.isNone(yield* store.load(ids[1]!)))
+        assert.strictEqual((yield* store.list(principal)).length, 1)
+        assert.strictEqual(yield* store.revoke(principal, [listed[1]!.handle]), 0)
+      }))
+
+    test("the per-principal limit revokes the oldest others, never the session being bound", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `frank-${id}`
+        const limits: Limits = { ...MAX, maxSessionsPerPrincipal: 2 }
+        for (const n of [1, 2]) yield* store.create(`${id}-${n}`, fresh({}, { principal, created: n }), limits)
+        yield* store.create(`${id}-3`, fresh({}, { principal, created: 3 }), limits)
+        assert.deepStrictEqual((yield* store.list(principal)).map((s) => s.created), [2, 3])
+        assert.isTrue(Option.isNone(yield* store.load(`${id}-1`)))
+        // binding an old session by commit keeps it and revokes the oldest other
+        yield* store.create(`${id}-0`, fresh({}, { created: 0 }), limits)
+        yield* store.commit(`${id}-0`, changes({ principal }), limits)
+        assert.deepStrictEqual((yield* store.list(principal)).map((s) => s.created), [0, 3])
+      }))
+
+    test("ended sessions leave the listing", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `grace-${id}`
+        yield* store.create(`${id}-short`, fresh({}, { principal, timeout: 1 }), MAX)
+        yield* store.create(`${id}-long`, fresh({}, { principal }), MAX)
         yield* clock.advance(1_300)
-        assert.deepStrictEqual(Object.fromEntries(yield* store.indexed(index)), { s1: 10, s2: 20 })
-        yield* store.unindex(index, ["s1", "missing"])
-        assert.deepStrictEqual(Object.fromEntries(yield* store.indexed(index)), { s2: 20 })
-        yield* store.unindex(index, ["s2"])
-        assert.strictEqual((yield* store.indexed(index)).size, 0)
+        assert.strictEqual((yield* store.list(principal)).length, 1)
       }))
 
-    test("an index expires after the longest life it was given", (key) =>
-      Effect.gen(function*() {
-        const store = yield* SessionStore
-        const index = `${key}:principal:{y}`
-        yield* store.index(index, "s1", 10, 1_000)
-        yield* clock.advance(1_300)
-        assert.strictEqual((yield* store.indexed(index)).size, 0)
-      }))
-
-    test("keys and values are stored byte for byte", (key) =>
+    test("keys and values are stored byte for byte", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
         const fields = new Map([
@@ -274,9 +320,9 @@ export const storeContract = (
           ["é ключ 🔑", "\"ünï\""],
           ["", "0"]
         ])
-        yield* store.create(key, fresh(fields), MAX)
-        yield* store.commit(key, changes({ set: new Map([["toString", "2"]]) }), MAX)
-        const loaded = Option.getOrThrow(yield* store.load(key))
+        yield* store.create(id, fresh(fields), MAX)
+        yield* store.commit(id, changes({ set: new Map([["toString", "2"]]) }), MAX)
+        const loaded = Option.getOrThrow(yield* store.load(id))
         assert.strictEqual(loaded.fields.get("__proto__"), "{\"polluted\":true}")
         assert.strictEqual(loaded.fields.get("é ключ 🔑"), "\"ünï\"")
         assert.strictEqual(loaded.fields.size, 5)

@@ -11,7 +11,7 @@ import * as HashSet from "effect/HashSet"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { inspect } from "node:util"
-import * as SessionId from "../../src/SessionId.js"
+import { sessionKey } from "../../src/internal/keys.js"
 import { Browser } from "./Browser.js"
 
 /** One request of the traffic. `status` is 0 when the request itself failed (aborted after 10 s, reset). */
@@ -36,8 +36,7 @@ export interface Anomaly {
 }
 
 /** The Redis key of a session cookie `id.mac` (no prefix). */
-export const keyOfCookie = (cookie: string): string =>
-  SessionId.storageKey("", cookie.slice(0, cookie.lastIndexOf(".")))
+export const keyOfCookie = (cookie: string): string => sessionKey("", cookie.slice(0, cookie.lastIndexOf(".")))
 
 export { slotOf } from "../../src/internal/slot.js"
 
