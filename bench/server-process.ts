@@ -16,13 +16,17 @@ const startupTimeoutMs = 30_000
 /**
  * Runs `bench/servers/<peer.name>.ts` under tsx in a child Node process (so its CPU is its own), with
  * `PORT=0` and `REDIS_URL` pointing at the peer's database, and resolves when it prints `ready <port>`.
- * Every server runs with `--expose-gc`, so the Effect servers' `/__heap` can force a collection before it reads.
+ * `nodeFlags` go to Node (e.g. `--cpu-prof`). Every server runs with `--expose-gc`, so the Effect servers' `/__heap` can force a collection before it reads.
  * tsx reads `tsconfig.build.json`, which maps no paths, so `effect-redis-sessions` resolves to the built
  * package (`dist/`) as it does for users, not to the sources.
  */
-export const startServer = (peer: Peer, redisUrl: string): Promise<ServerProcess> => {
+export const startServer = (
+  peer: Peer,
+  redisUrl: string,
+  nodeFlags: ReadonlyArray<string> = []
+): Promise<ServerProcess> => {
   const file = fileURLToPath(new URL(`./servers/${peer.name}.ts`, import.meta.url))
-  const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", file], {
+  const child = spawn(process.execPath, ["--expose-gc", ...nodeFlags, "--import", "tsx", file], {
     env: {
       ...process.env,
       NODE_ENV: "production",

@@ -24,16 +24,10 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import {
-  CurrentRequestSession,
-  type Incoming,
-  type Outcome,
-  RequestSession,
-  type Services
-} from "./internal/requestSession.js"
+import { attach } from "./internal/currentSession.js"
+import { type Incoming, type Outcome, RequestSession, type Services } from "./internal/requestSession.js"
 import { Codec, Session } from "./Session.js"
 import { SessionConfig, type SessionOptions } from "./SessionConfig.js"
 import * as SessionId from "./SessionId.js"
@@ -184,13 +178,14 @@ const begin = <A, E, R>(
   Effect.withFiberRuntime((fiber) => {
     const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
     const session = new RequestSession(services, request.headers.cookie)
-    return Effect.zipRight(FiberRef.set(CurrentRequestSession, session), f(session))
+    attach(request, session)
+    return f(session)
   })
 
 /**
  * Runs `app` with a session for its request. The commit runs on the handler's response; when the handler
  * fails, it runs on the error's response instead (a pre-response handler registered only then).
- * `Session` and `SessionIndex` need no context entry: they find the request's session in a fiber-local slot.
+ * `Session` and `SessionIndex` need no context entry: they find the request's session through the request.
  */
 const withSession = <E, R>(
   services: Services,

@@ -406,67 +406,86 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         : Effect.succeed([0]))
   }
 
-  const create = (id: string, session: NewSession, limits: Limits, replaces?: string) =>
-    Effect.gen(function*() {
-      const size = sizeOf(session.fields)
-      if (size > limits.maxSize) return yield* new SessionTooLarge({ size, maxSize: limits.maxSize })
-      const now = yield* Clock.currentTimeMillis
+  /** After a bound session was stored: indexes it and applies the per-principal limit. */
+  const bound = (principal: string, handle: string, created: number, until: number, limits: Limits, now: number) =>
+    Effect.zipRight(index(principal, handle, created, until, now), enforceLimit(principal, handle, limits))
+
+  const create = (
+    id: string,
+    session: NewSession,
+    limits: Limits,
+    replaces: string | undefined
+  ): Effect.Effect<boolean, RedisError | SessionTooLarge> => {
+    const size = sizeOf(session.fields)
+    if (size > limits.maxSize) return Effect.fail(new SessionTooLarge({ size, maxSize: limits.maxSize }))
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const key = keyOf(id)
       const args = createArgs(now, session, size)
-      if (replaces === undefined) {
-        const [created] = (yield* redis.eval("create", CREATE, [key], args)) as Array<unknown>
-        if (created !== 1) return false
-      } else {
-        const [created, existed, principal] = yield* createReplacing(key, args, keyOf(replaces))
-        if (created !== 1) return false
-        if (existed === 1) yield* unindex(String(principal), [digest(replaces)])
-        yield* redis.confirmWrites(keyOf(replaces))
-      }
-      if (session.principal !== undefined) {
+      const written = replaces === undefined
+        ? Effect.map(redis.eval("create", CREATE, [key], args), (reply) => (reply as Array<unknown>)[0] === 1)
+        : Effect.flatMap(createReplacing(key, args, keyOf(replaces)), ([created, existed, principal]) => {
+          if (created !== 1) return Effect.succeed(false)
+          const confirmed = Effect.as(redis.confirmWrites(keyOf(replaces)), true)
+          return existed === 1 && principal !== ""
+            ? Effect.zipRight(unindex(String(principal), [digest(replaces)]), confirmed)
+            : confirmed
+        })
+      if (session.principal === undefined) return written
+      const principal = session.principal
+      return Effect.tap(written, (created) => {
+        if (!created) return Effect.void
+        const indexed = bound(principal, digest(id), session.created, Number(args[7]), limits, now)
+        return replaces === undefined ? Effect.zipRight(indexed, redis.confirmWrites(key)) : indexed
+      })
+    })
+  }
+
+  const commit = (
+    id: string,
+    changes: Changes,
+    limits: Limits
+  ): Effect.Effect<CommitResult, RedisError | SessionConflict | SessionTooLarge> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const key = keyOf(id)
+      const args = commitArgs(now, changes, limits.maxSize)
+      return Effect.flatMap(redis.eval("commit", COMMIT, [key], args), (result): Effect.Effect<
+        CommitResult,
+        RedisError | SessionConflict | SessionTooLarge
+      > => {
+        const reply = result as Array<unknown>
+        switch (reply[0]) {
+          case 1:
+            break
+          case -1:
+            return Effect.fail(new SessionConflict({ key: String(reply[1]).slice(FIELD.length) }))
+          case -2:
+            return Effect.fail(new SessionTooLarge({ size: Number(reply[1]), maxSize: limits.maxSize }))
+          default:
+            return Effect.succeed<CommitResult>("Gone")
+        }
+        const previous = String(reply[1])
+        const rebound = changes.principal !== undefined && changes.principal !== previous
+        if (reply.length < 5 && !rebound) return Effect.succeed<CommitResult>("Committed")
         const handle = digest(id)
-        yield* index(session.principal, handle, session.created, Number(args[7]), now)
-        yield* enforceLimit(session.principal, handle, limits)
-        if (replaces === undefined) yield* redis.confirmWrites(key)
-      }
-      return true
+        const renewed = renewIndex(handle, reply.slice(2), now)
+        if (!rebound) return Effect.as(renewed, "Committed" as const)
+        return renewed.pipe(
+          Effect.zipRight(unindex(previous, [handle])),
+          Effect.zipRight(enforceLimit(changes.principal!, handle, limits)),
+          Effect.zipRight(redis.confirmWrites(key)),
+          Effect.as("Committed" as const)
+        )
+      })
     })
 
-  const commit = (id: string, changes: Changes, limits: Limits) =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const key = keyOf(id)
-      const reply = (yield* redis.eval("commit", COMMIT, [key], commitArgs(now, changes, limits.maxSize))) as Array<
-        unknown
-      >
-      switch (reply[0]) {
-        case 1:
-          break
-        case -1:
-          return yield* new SessionConflict({ key: String(reply[1]).slice(FIELD.length) })
-        case -2:
-          return yield* new SessionTooLarge({ size: Number(reply[1]), maxSize: limits.maxSize })
-        default:
-          return "Gone" as CommitResult
-      }
-      const handle = digest(id)
-      const previous = String(reply[1])
-      yield* renewIndex(handle, reply.slice(2), now)
-      if (changes.principal !== undefined && changes.principal !== previous) {
-        yield* unindex(previous, [handle])
-        yield* enforceLimit(changes.principal, handle, limits)
-        yield* redis.confirmWrites(key)
-      }
-      return "Committed" as CommitResult
+  const remove = (id: string) => {
+    const key = keyOf(id)
+    return Effect.flatMap(redis.eval("retire", RETIRE, [key], []), (reply) => {
+      const [existed, principal] = reply as Array<unknown>
+      const done = Effect.as(redis.confirmWrites(key), existed === 1)
+      return existed === 1 && principal !== "" ? Effect.zipRight(unindex(String(principal), [digest(id)]), done) : done
     })
-
-  const remove = (id: string) =>
-    Effect.gen(function*() {
-      const key = keyOf(id)
-      const [existed, principal] = (yield* redis.eval("retire", RETIRE, [key], [])) as Array<unknown>
-      if (existed === 1) yield* unindex(String(principal), [digest(id)])
-      yield* redis.confirmWrites(key)
-      return existed === 1
-    })
+  }
 
   const touch = (id: string, ttl: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -3,18 +3,18 @@
  * writes are kept in memory and committed once, as the response is prepared. Every operation is an
  * `Effect` that needs `Session`, which the HTTP middleware provides (see `HttpSession`).
  *
- * There is one `Session` service per process: it finds the state of the current request in a fiber-local
- * slot that the middleware fills, so a request costs no service object and no context copy, and fibers
- * forked by a handler share their request's session.
+ * There is one `Session` service per process: it finds the state of the current request through the
+ * request itself, which the middleware registers, so a request costs no service object and no context
+ * copy, and fibers forked by a handler share their request's session.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import { randomBytes, timingSafeEqual } from "node:crypto"
-import { CurrentRequestSession, type RequestSession } from "./internal/requestSession.js"
+import { withCurrent } from "./internal/currentSession.js"
+import type { RequestSession } from "./internal/requestSession.js"
 import type { InvalidTimeout, SessionEncodeError, SessionStoreError } from "./SessionError.js"
 import type { SessionKey } from "./SessionKey.js"
 
@@ -179,12 +179,8 @@ export interface SessionService {
   readonly adjustTimeout: (seconds: number) => Effect.Effect<void, InvalidTimeout>
 }
 
-const outsideRequest = Effect.dieMessage(
-  "Session used outside a request served with the session middleware (see HttpSession)"
-)
-
 const withRequest = <A, E>(f: (session: RequestSession) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  FiberRef.getWith(CurrentRequestSession, (session) => session === undefined ? outsideRequest : f(session))
+  withCurrent("Session", f)
 
 const service: SessionService = {
   id: withRequest((s) => s.id()),
@@ -232,13 +228,12 @@ const jsonEquals = (a: unknown, b: unknown): boolean => {
  *
  * @example
  * ```ts
- * import { Session, SessionConfig, SessionId } from "effect-redis-sessions"
+ * import { Session } from "effect-redis-sessions"
  * import { Effect } from "effect"
+ * import { createHash } from "node:crypto"
  *
- * const redisKey = Effect.gen(function*() {
- *   const { prefix } = yield* SessionConfig.SessionConfig
- *   return SessionId.storageKey(prefix, yield* Session.id)
- * })
+ * // a log field that tells sessions apart without revealing the credential
+ * const sessionTag = Effect.map(Session.id, (id) => createHash("sha256").update(id).digest("hex").slice(0, 12))
  * ```
  *
  * @since 0.1.0

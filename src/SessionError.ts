@@ -69,8 +69,8 @@ export class SessionConfigError extends Data.TaggedError("SessionConfigError")<{
 const respond = (status: number, body: string) => HttpServerResponse.text(body, { status })
 
 /**
- * Redis could not serve a session operation (a Schema class, so HttpApi endpoints can declare it with
- * `.addError(RedisError)`; it then answers 503). `reason` says why:
+ * The Redis client failed: building its layer, or a call through `RedisClient` (the Redis session store turns
+ * it into a {@link SessionStoreError}, keeping it as the cause). A Schema class with status 503. `reason` says why:
  * `Connection` (cannot connect or not ready), `Timeout` (no answer within `command_timeout`),
  * `Command` (Redis answered with an error, for example OOM or READONLY), `Closed` (the client was shut down),
  * `Replication` (fewer replicas than `wait_replicas` acknowledged a security-relevant write).
@@ -78,12 +78,13 @@ const respond = (status: number, body: string) => HttpServerResponse.text(body, 
  *
  * @example
  * ```ts
- * import { Session } from "effect-redis-sessions"
- * import { Effect, Option } from "effect"
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Effect } from "effect"
  *
- * // Treat an unavailable store as an anonymous visitor on a public page
- * const user = Session.get("user").pipe(
- *   Effect.catchTag("RedisError", () => Effect.succeed(Option.none()))
+ * // a health check that reports Redis as down instead of failing
+ * const redisUp = Effect.flatMap(RedisClient.RedisClient, (redis) => redis.run("ping", (client) => client.ping())).pipe(
+ *   Effect.as(true),
+ *   Effect.catchTag("RedisError", () => Effect.succeed(false))
  * )
  * ```
  *

@@ -13,9 +13,8 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
-import { CurrentRequestSession } from "./internal/requestSession.js"
+import { withCurrent } from "./internal/currentSession.js"
 import type { SessionStoreError } from "./SessionError.js"
 import { type IndexedSession, SessionStore } from "./SessionStore.js"
 
@@ -61,12 +60,7 @@ const over = (store: SessionStore["Type"]): SessionIndexService => ({
 })
 
 const withStore = <A, E>(f: (index: SessionIndexService) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  FiberRef.getWith(CurrentRequestSession, (session) =>
-    session === undefined
-      ? Effect.dieMessage(
-        "SessionIndex used outside a request served with the session middleware: provide SessionIndex.layer"
-      )
-      : f(over(session.services.store)))
+  withCurrent("SessionIndex (without SessionIndex.layer)", (session) => f(over(session.services.store)))
 
 /**
  * @example

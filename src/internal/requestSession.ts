@@ -2,8 +2,6 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
-import * as FiberRef from "effect/FiberRef"
-import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Codec } from "../Session.js"
@@ -107,8 +105,10 @@ export class RequestSession {
   private principalChange: string | undefined
   /** Id of the session this one was regenerated from: deleted when, and only if, this one is stored. */
   private replaces: string | undefined
-  /** The load in flight, shared by every fiber that reads meanwhile. */
-  private loading: Deferred.Deferred<void, SessionStoreError> | undefined
+  /** A load is in flight. */
+  private loading = false
+  /** Made when a second fiber reads while the load is in flight; completed with the load. */
+  private waiters: Deferred.Deferred<void, SessionStoreError> | undefined
 
   constructor(readonly services: Services, private readonly source: string | undefined) {
     this.timeout = services.options.timeout
@@ -155,16 +155,21 @@ export class RequestSession {
     return this.startFresh()
   }
 
+  /** Loads the session once: fibers that read while the load is in flight wait for it. */
   private load(): Effect.Effect<void, SessionStoreError> {
-    if (this.loading !== undefined) return Deferred.await(this.loading)
-    const loading = Deferred.unsafeMake<void, SessionStoreError>(FiberId.none)
-    this.loading = loading
+    if (this.loading) {
+      this.waiters ??= Deferred.unsafeMake<void, SessionStoreError>(FiberId.none)
+      return Deferred.await(this.waiters)
+    }
+    this.loading = true
     const id = this.sessionId!
     return this.services.store.load(id).pipe(
       Effect.flatMap((loaded) => Effect.flatMap(Clock.currentTimeMillis, (now) => this.apply(id, loaded, now))),
       Effect.onExit((exit) => {
-        if (exit._tag === "Failure") this.loading = undefined
-        return Deferred.done(loading, exit)
+        this.loading = false
+        const waiters = this.waiters
+        this.waiters = undefined
+        return waiters === undefined ? Effect.void : Deferred.done(waiters, exit)
       })
     )
   }
@@ -343,7 +348,13 @@ export class RequestSession {
     if (this.phase === "Unloaded" || this.phase === "Existing") doomed.push(this.sessionId!)
     if (this.replaces !== undefined) doomed.push(this.replaces)
     const { store } = this.services
-    return Effect.map(Effect.forEach(doomed, (id) => store.remove(id), { discard: true, concurrency: 2 }), () => {
+    // one delete, or two (a session regenerated earlier in the request) sent together; no fiber for the usual one
+    const removal = doomed.length === 2
+      ? Effect.all([store.remove(doomed[0]!), store.remove(doomed[1]!)], { concurrency: 2, discard: true })
+      : doomed.length === 1
+      ? store.remove(doomed[0]!)
+      : Effect.void
+    return Effect.map(removal, () => {
       this.phase = "Invalidated"
       this.sessionId =
         this.stored =
@@ -483,12 +494,6 @@ export class RequestSession {
     return attempt(CREATE_ATTEMPTS)
   }
 }
-
-/** The session of the request a fiber serves; forked fibers inherit it, and so share their request's session. */
-export const CurrentRequestSession: FiberRef.FiberRef<RequestSession | undefined> = globalValue(
-  Symbol.for("effect-redis-sessions/CurrentRequestSession"),
-  () => FiberRef.unsafeMake<RequestSession | undefined>(undefined)
-)
 
 const applyChange = (data: Map<string, string>, key: string, value: Change) => {
   if (value === REMOVED) data.delete(key)

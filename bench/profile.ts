@@ -1,0 +1,119 @@
+/**
+ * `npx tsx bench/profile.ts <route> [requests]`: runs the effect-redis-sessions benchmark server under
+ * `--cpu-prof` on a private redis-server, sends `requests` requests (default 30,000) of one route, then
+ * prints the CPU per request and the hottest functions by self time during the burst. `PROFILE_GC=1` forces
+ * a full garbage collection before the burst; `PROFILE_PATH=/read` sends that path with the route's cookies. The profile itself is left in `bench/.profiles/`.
+ */
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { Agent } from "node:http"
+import { startRedisServer } from "../test/utils/RedisServer.js"
+import { getOk } from "./http.js"
+import { runBurst } from "./load.js"
+import { type Route, routes } from "./peers.js"
+import { startServer } from "./server-process.js"
+import { Workloads } from "./workloads.js"
+
+const route = (process.argv[2] ?? "read") as Route
+const requests = Number(process.argv[3] ?? 30_000)
+if (!routes.includes(route)) throw new Error(`unknown route /${route}; one of ${routes.join(", ")}`)
+const directory = new URL("./.profiles/", import.meta.url).pathname
+
+interface Node {
+  readonly id: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+}
+interface Profile {
+  readonly startTime: number
+  readonly nodes: ReadonlyArray<Node>
+  readonly samples: ReadonlyArray<number>
+  readonly timeDeltas: ReadonlyArray<number>
+}
+
+/** Microseconds on the monotonic clock V8 stamps its profiles with. */
+const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n)
+
+/**
+ * Self time per function, summed over the samples of a V8 CPU profile taken between `from` and `to`
+ * (monotonic microseconds), largest first.
+ */
+const hottest = (profile: Profile, from: number, to: number, top: number) => {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const self = new Map<string, number>()
+  let time = profile.startTime
+  profile.samples.forEach((id, i) => {
+    time += profile.timeDeltas[i] ?? 0
+    if (time < from || time > to) return
+    const { callFrame } = byId.get(id)!
+    const file = callFrame.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/(src|dist|bench)\//, "$1/")
+    const name = `${callFrame.functionName || "(anonymous)"} ${file}:${callFrame.lineNumber + 1}`
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  })
+  const total = Array.from(self.values()).reduce((a, b) => a + b, 0)
+  return Array.from(self, ([name, micros]) => ({ name, micros, share: micros / total }))
+    .sort((a, b) => b.share - a.share)
+    .slice(0, top)
+}
+
+const readCpu = async (agent: Agent, port: number) => {
+  const { system, user } = JSON.parse(await getOk(agent, port, "/__cpu")) as { user: number; system: number }
+  return user + system
+}
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const run = async () => {
+  rmSync(directory, { recursive: true, force: true })
+  const window = { from: 0, to: 0, completed: 1 }
+  const redis = await startRedisServer()
+  const agent = new Agent({ keepAlive: true, maxSockets: 50 })
+  const peer = { name: "effect-redis-sessions", framework: "effect", sessions: true, db: 0 } as const
+  const server = await startServer(peer, `redis://127.0.0.1:${redis.port}/0`, [
+    "--cpu-prof",
+    `--cpu-prof-dir=${directory}`
+  ])
+  try {
+    const workloads = await Workloads.create(server, agent, 50)
+    const jarFor = await workloads.jarFor(route, requests)
+    if (process.env.PROFILE_GC === "1") await getOk(agent, server.port, "/__heap")
+    const cpuBefore = await readCpu(agent, server.port)
+    window.from = monotonicMicros()
+    const result = await runBurst({ agent, port: server.port, path: process.env.PROFILE_PATH ?? `/${route}`, requests, maxMs: 60_000, concurrency: 50, jarFor })
+    window.to = monotonicMicros()
+    window.completed = result.completed
+    const cpuPerRequest = (await readCpu(agent, server.port) - cpuBefore) / result.completed
+    console.log(
+      `/${route}: ${result.completed} completed, ${result.failed} failed in ${result.elapsedMs.toFixed(0)} ms, ` +
+        `${cpuPerRequest.toFixed(1)} µs CPU per request`
+    )
+  } finally {
+    server.stop()
+    agent.destroy()
+    // the profile is written as the server exits
+    while (isRunning(server.pid)) await new Promise((resolve) => setTimeout(resolve, 50))
+    await redis.stop()
+  }
+  // one profile per thread: the main thread's is the largest (tsx's loader runs in a worker)
+  const main = readdirSync(directory)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort((a, b) => statSync(directory + b).size - statSync(directory + a).size)[0]!
+  const profile = JSON.parse(readFileSync(directory + main, "utf8")) as Profile
+  console.table(
+    hottest(profile, window.from, window.to, 40).map(({ micros, name, share }) => ({
+      function: name,
+      "self %": (share * 100).toFixed(1),
+      "µs per request": (micros / window.completed).toFixed(2)
+    }))
+  )
+}
+
+run().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
