@@ -84,7 +84,15 @@ const run = async () => {
     if (process.env.PROFILE_GC === "1") await getOk(agent, server.port, "/__heap")
     const cpuBefore = await readCpu(agent, server.port)
     window.from = monotonicMicros()
-    const result = await runBurst({ agent, port: server.port, path: process.env.PROFILE_PATH ?? `/${route}`, requests, maxMs: 60_000, concurrency: 50, jarFor })
+    const result = await runBurst({
+      agent,
+      port: server.port,
+      path: process.env.PROFILE_PATH ?? `/${route}`,
+      requests,
+      maxMs: 60_000,
+      concurrency: 50,
+      jarFor
+    })
     window.to = monotonicMicros()
     window.completed = result.completed
     const cpuPerRequest = (await readCpu(agent, server.port) - cpuBefore) / result.completed

@@ -145,7 +145,12 @@ const classify = (client: Redis | Cluster, operation: string, cause: unknown): R
   return new RedisError({ reason, operation, cause })
 }
 
-const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplicas: number) => {
+/**
+ * `ownDeadline`: bound every call with a timer of our own, behind ioredis' `commandTimeout`, for what it does not
+ * cover (cluster redirections, sentinel lookups, an application's client without `commandTimeout`). A single
+ * node client this module built needs none: ioredis bounds each of its commands.
+ */
+const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplicas: number, ownDeadline: boolean) => {
   const deadline = commandTimeout + 50
   const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
     Effect.async<A, RedisError>((resume) => {
@@ -155,6 +160,10 @@ const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplic
         promise = f(client)
       } catch (cause) {
         return fail(cause)
+      }
+      if (!ownDeadline) {
+        promise.then((value) => resume(Effect.succeed(value)), fail)
+        return
       }
       const timer = setTimeout(() => fail(new DeadlineExceeded()), deadline)
       promise.then(
@@ -198,10 +207,7 @@ const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplic
   })
 }
 
-/**
- * A second deadline behind ioredis' own `commandTimeout`, for the paths it does not cover (cluster
- * redirections, sentinel lookups). A plain timer, because an Effect timeout per command costs a fiber.
- */
+/** A plain timer's verdict: an Effect timeout per command would cost a fiber. */
 class DeadlineExceeded extends Error {
   constructor() {
     super("Command timed out")
@@ -337,7 +343,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       })
     )
   }
-  return makeService(client, options.commandTimeout ?? 1000, options.waitReplicas ?? 0)
+  const singleNode = options.clusterNodes === undefined && options.sentinels === undefined
+  return makeService(client, options.commandTimeout ?? 1000, options.waitReplicas ?? 0, !singleNode)
 })
 
 /**
@@ -375,4 +382,4 @@ export const layerFromClient = (
   client: Redis | Cluster,
   options?: { readonly commandTimeout?: number | undefined; readonly waitReplicas?: number | undefined }
 ): Layer.Layer<RedisClient> =>
-  Layer.succeed(RedisClient, makeService(client, options?.commandTimeout ?? 1000, options?.waitReplicas ?? 0))
+  Layer.succeed(RedisClient, makeService(client, options?.commandTimeout ?? 1000, options?.waitReplicas ?? 0, true))

@@ -351,24 +351,38 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       ? Effect.asVoid(index(String(renewal[0]), handle, Number(renewal[1]), Number(renewal[2]), now))
       : Effect.void
 
+  /** Indexes written by 0.1 name sessions by their whole key (prefix + digest) instead of the digest. */
+  const handleOf = (member: string) =>
+    prefix !== "" && member.length === prefix.length + 64 && member.startsWith(prefix)
+      ? member.slice(prefix.length)
+      : member
+
   const list = (principal: string): Effect.Effect<Array<IndexedSession>, RedisError> =>
     Effect.gen(function*() {
-      const members = yield* redis.run("indexed", (c) => c.hgetall(indexKey(prefix, principal)))
+      const index = indexKey(prefix, principal)
+      const members = yield* redis.run("indexed", (c) => c.hgetall(index))
       const loaded = yield* Effect.forEach(
         Object.keys(members),
-        (handle) => Effect.map(loadKey(prefix + handle), (session) => [handle, session] as const),
+        (member) => Effect.map(loadKey(prefix + handleOf(member)), (session) => [member, session] as const),
         { concurrency: 16 }
       )
       const live: Array<IndexedSession> = []
-      const dead: Array<string> = []
-      for (const [handle, session] of loaded) {
-        if (Option.isSome(session) && session.value.principal === principal) {
-          live.push({ handle, created: session.value.created, lastSeen: session.value.lastSeen })
-        } else {
-          dead.push(handle)
+      const stale: Array<string> = []
+      const renamed: Array<string> = []
+      for (const [member, session] of loaded) {
+        const handle = handleOf(member)
+        if (Option.isNone(session) || session.value.principal !== principal) {
+          stale.push(member)
+          continue
+        }
+        live.push({ handle, created: session.value.created, lastSeen: session.value.lastSeen })
+        if (handle !== member) {
+          stale.push(member)
+          renamed.push(handle, String(session.value.created))
         }
       }
-      yield* unindex(principal, dead)
+      if (renamed.length > 0) yield* redis.run("index", (c) => c.hset(index, ...renamed))
+      yield* unindex(principal, stale)
       return live.sort(byAge)
     })
 
@@ -425,7 +439,14 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         ? Effect.map(redis.eval("create", CREATE, [key], args), (reply) => (reply as Array<unknown>)[0] === 1)
         : Effect.flatMap(createReplacing(key, args, keyOf(replaces)), ([created, existed, principal]) => {
           if (created !== 1) return Effect.succeed(false)
-          const confirmed = Effect.as(redis.confirmWrites(keyOf(replaces)), true)
+          const replaced = keyOf(replaces)
+          // on a Cluster the two keys may live on two masters: each must reach its replicas
+          const confirmed = Effect.as(
+            cluster && slotOf(key) !== slotOf(replaced)
+              ? Effect.zipRight(redis.confirmWrites(key), redis.confirmWrites(replaced))
+              : redis.confirmWrites(replaced),
+            true
+          )
           return existed === 1 && principal !== ""
             ? Effect.zipRight(unindex(String(principal), [digest(replaces)]), confirmed)
             : confirmed

@@ -134,6 +134,24 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
         assert.strictEqual(await redis.admin().hlen(index), 1)
       })))
 
+  it.effect("an index written by 0.1 (members named by the whole key) still lists and revokes its sessions", () =>
+    Effect.flatMap(Apps, ({ open, redis }) =>
+      Effect.promise(async () => {
+        const browser = await signIn(open, "judy")
+        const index = indexKey("open:", "judy")
+        const admin = redis.admin()
+        const [handle] = await admin.hkeys(index)
+        // rewrite the entry as 0.1 did: prefix + digest
+        const created = await admin.hget(index, handle!)
+        await admin.hdel(index, handle!)
+        await admin.hset(index, `open:${handle}`, created!)
+        const listed = await sessionsOf(open, "judy")
+        assert.deepStrictEqual(listed.map((s) => s.handle), [handle])
+        assert.deepStrictEqual(await admin.hkeys(index), [handle])
+        assert.strictEqual((await new Browser(open).get(`/revoke/judy/${handle}`)).body, "true")
+        assert.strictEqual((await browser.get("/whoami")).body, "anonymous")
+      })))
+
   it.effect("index keys carry a TTL and a Cluster hash tag; bound sessions cost no extra command", () =>
     Effect.flatMap(Apps, ({ open, redis }) =>
       Effect.promise(async () => {

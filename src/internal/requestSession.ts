@@ -1,4 +1,3 @@
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
@@ -57,8 +56,8 @@ export interface Services {
   readonly store: SessionStore["Type"]
   readonly codec: Codec["Type"]
   readonly generate: SessionId.Generator["Type"]
-  /** Reads the request's session cookie (given the raw source the HTTP layer handed over). */
-  readonly incoming: (source: string | undefined) => Incoming
+  /** Reads the session cookie of the request the HTTP layer handed over (opaque here). */
+  readonly incoming: (request: object) => Incoming
 }
 
 type Phase =
@@ -72,6 +71,8 @@ type Phase =
   | "Invalidated"
 
 type Change = string | typeof REMOVED
+
+type Verdict = "Live" | "Missing" | "Expired" | "Undecodable"
 
 const keyName = (key: SessionKey<any, any> | string) => typeof key === "string" ? key : key.name
 
@@ -110,7 +111,7 @@ export class RequestSession {
   /** Made when a second fiber reads while the load is in flight; completed with the load. */
   private waiters: Deferred.Deferred<void, SessionStoreError> | undefined
 
-  constructor(readonly services: Services, private readonly source: string | undefined) {
+  constructor(readonly services: Services, private readonly request: object) {
     this.timeout = services.options.timeout
   }
 
@@ -122,14 +123,15 @@ export class RequestSession {
   private begin(): void {
     if (this.touched) return
     this.touched = true
-    this.incoming = this.services.incoming(this.source)
+    this.incoming = this.services.incoming(this.request)
     if (this.incoming.id !== undefined) {
       this.phase = "Unloaded"
       this.sessionId = this.incoming.id
     }
   }
 
-  private startFresh(): Effect.Effect<void> {
+  /** Starts a new, empty session, created at `now`. */
+  private startFresh(now: number): void {
     this.phase = "Fresh"
     this.sessionId = undefined
     this.stored = undefined
@@ -140,10 +142,15 @@ export class RequestSession {
     this.timeoutChange = undefined
     this.principal = this.principalChange = undefined
     this.timeout = this.services.options.timeout
-    return Effect.map(Clock.currentTimeMillis, (now) => {
-      this.created = now
-      const absolute = this.services.options.absoluteTimeout
-      this.absoluteDeadline = absolute === undefined ? undefined : now + absolute * 1000
+    this.created = now
+    const absolute = this.services.options.absoluteTimeout
+    this.absoluteDeadline = absolute === undefined ? undefined : now + absolute * 1000
+  }
+
+  private fresh(): Effect.Effect<void> {
+    return Effect.clockWith((clock) => {
+      this.startFresh(clock.unsafeCurrentTimeMillis())
+      return Effect.void
     })
   }
 
@@ -152,7 +159,7 @@ export class RequestSession {
     this.begin()
     if (this.current !== undefined) return Effect.void
     if (this.phase === "Unloaded") return Effect.flatMap(this.load(), () => this.ready())
-    return this.startFresh()
+    return this.fresh()
   }
 
   /** Loads the session once: fibers that read while the load is in flight wait for it. */
@@ -163,27 +170,37 @@ export class RequestSession {
     }
     this.loading = true
     const id = this.sessionId!
-    return this.services.store.load(id).pipe(
-      Effect.flatMap((loaded) => Effect.flatMap(Clock.currentTimeMillis, (now) => this.apply(id, loaded, now))),
-      Effect.onExit((exit) => {
-        this.loading = false
-        const waiters = this.waiters
-        this.waiters = undefined
-        return waiters === undefined ? Effect.void : Deferred.done(waiters, exit)
-      })
-    )
+    return Effect.matchCauseEffect(this.services.store.load(id), {
+      onFailure: (cause) => {
+        this.settle(Effect.failCause(cause))
+        return Effect.failCause(cause)
+      },
+      onSuccess: (loaded) =>
+        Effect.clockWith((clock) => {
+          const verdict = this.apply(id, loaded, clock.unsafeCurrentTimeMillis())
+          this.settle(Effect.void)
+          return verdict === "Undecodable"
+            ? Effect.logWarning("Unreadable session record ignored: a value does not decode")
+            : Effect.void
+        })
+    })
   }
 
-  /** Takes in a loaded session, unless the request moved on meanwhile (invalidated it). */
-  private apply(id: string, loaded: Option.Option<StoredSession>, now: number): Effect.Effect<void> {
-    if (this.phase !== "Unloaded" || this.sessionId !== id) return Effect.void
+  /** Ends the load in flight and wakes the fibers waiting for it. */
+  private settle(result: Effect.Effect<void, SessionStoreError>) {
+    this.loading = false
+    if (this.waiters !== undefined) Deferred.unsafeDone(this.waiters, result)
+    this.waiters = undefined
+  }
+
+  /** Takes in a loaded session, unless the request moved on meanwhile (invalidated it); what it found. */
+  private apply(id: string, loaded: Option.Option<StoredSession>, now: number): Verdict | "Skipped" {
+    if (this.phase !== "Unloaded" || this.sessionId !== id) return "Skipped"
     const stored = Option.getOrUndefined(loaded)
     const verdict = stored === undefined ? "Missing" : this.check(stored, now)
     if (verdict !== "Live") {
-      const replace = this.replaceEnded()
-      return verdict === "Undecodable"
-        ? Effect.zipRight(Effect.logWarning("Unreadable session record ignored: a value does not decode"), replace)
-        : replace
+      this.replaceEnded(now)
+      return verdict
     }
     this.phase = "Existing"
     this.stored = stored
@@ -193,10 +210,10 @@ export class RequestSession {
     this.principal = this.principalChange ?? stored!.principal
     this.current = new Map(this.cleared ? [] : stored!.fields)
     for (const [k, v] of this.changes) applyChange(this.current, k, v)
-    return Effect.void
+    return verdict
   }
 
-  private check(stored: StoredSession, now: number): "Live" | "Expired" | "Undecodable" {
+  private check(stored: StoredSession, now: number): Verdict {
     if (stored.absoluteDeadline !== undefined && stored.absoluteDeadline <= now) return "Expired"
     try {
       for (const value of stored.fields.values()) this.services.codec.decode(value)
@@ -210,24 +227,23 @@ export class RequestSession {
    * The session turned out to be gone: starts a new one that keeps the values written blind meanwhile, and is
    * stored only if there are any (removals and clears of an ended session store nothing).
    */
-  private replaceEnded(): Effect.Effect<void> {
+  private replaceEnded(now: number): void {
     const { changes, principalChange, timeoutChange } = this
-    return Effect.map(this.startFresh(), () => {
-      for (const [k, v] of changes) {
-        if (v === REMOVED) continue
-        this.current!.set(k, v)
-        this.changes.set(k, v)
-      }
-      this.dirty = hasValues(changes)
-      if (timeoutChange !== undefined) this.timeout = this.timeoutChange = timeoutChange
-      if (principalChange !== undefined) this.principal = this.principalChange = principalChange
-    })
+    this.startFresh(now)
+    for (const [k, v] of changes) {
+      if (v === REMOVED) continue
+      this.current!.set(k, v)
+      this.changes.set(k, v)
+    }
+    this.dirty = hasValues(changes)
+    if (timeoutChange !== undefined) this.timeout = this.timeoutChange = timeoutChange
+    if (principalChange !== undefined) this.principal = this.principalChange = principalChange
   }
 
   /** Prepares a write: starts a new session after invalidate or when none came, never loads. */
   private writable(): Effect.Effect<void> {
     this.begin()
-    return this.current === undefined && this.phase !== "Unloaded" ? this.startFresh() : Effect.void
+    return this.current === undefined && this.phase !== "Unloaded" ? this.fresh() : Effect.void
   }
 
   private write(key: string, value: Change) {
@@ -421,7 +437,8 @@ export class RequestSession {
   private keepAlive(): Effect.Effect<Outcome> {
     const stored = this.stored!
     const id = this.sessionId!
-    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    return Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
       const target = lifetime(now, stored.timeout, stored.absoluteDeadline)
       const slide = target - stored.ttl > stored.timeout * 1000 * TOUCH_SLACK
       const outcome: Outcome = { _tag: "Live", id, isNew: false, renewed: slide }
@@ -462,7 +479,10 @@ export class RequestSession {
         return Effect.as(Effect.logWarning("Session ended while the request ran; its changes were dropped"), Ended)
       }
       // written without reading, to a session that had already ended
-      return Effect.flatMap(this.replaceEnded(), () => this.commit(failed))
+      return Effect.clockWith((clock) => {
+        this.replaceEnded(clock.unsafeCurrentTimeMillis())
+        return this.commit(failed)
+      })
     })
   }
 
