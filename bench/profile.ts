@@ -2,7 +2,7 @@
  * `npx tsx bench/profile.ts <route> [requests]`: runs the effect-redis-sessions benchmark server under
  * `--cpu-prof` on a private redis-server, sends `requests` requests (default 30,000) of one route, then
  * prints the CPU per request and the hottest functions by self time during the burst. `PROFILE_GC=1` forces
- * a full garbage collection before the burst; `PROFILE_PATH=/read` sends that path with the route's cookies. The profile itself is left in `bench/.profiles/`.
+ * a full garbage collection before the burst, `PROFILE_CPU=0` measures the CPU per request without the profiler; `PROFILE_PATH=/read` sends that path with the route's cookies. The profile itself is left in `bench/.profiles/`.
  */
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { Agent } from "node:http"
@@ -74,10 +74,12 @@ const run = async () => {
   const redis = await startRedisServer()
   const agent = new Agent({ keepAlive: true, maxSockets: 50 })
   const peer = { name: "effect-redis-sessions", framework: "effect", sessions: true, db: 0 } as const
-  const server = await startServer(peer, `redis://127.0.0.1:${redis.port}/0`, [
-    "--cpu-prof",
-    `--cpu-prof-dir=${directory}`
-  ])
+  const profiling = process.env.PROFILE_CPU !== "0"
+  const server = await startServer(
+    peer,
+    `redis://127.0.0.1:${redis.port}/0`,
+    profiling ? ["--cpu-prof", `--cpu-prof-dir=${directory}`] : []
+  )
   try {
     const workloads = await Workloads.create(server, agent, 50)
     const jarFor = await workloads.jarFor(route, requests)
@@ -107,6 +109,7 @@ const run = async () => {
     while (isRunning(server.pid)) await new Promise((resolve) => setTimeout(resolve, 50))
     await redis.stop()
   }
+  if (!profiling) return
   // one profile per thread: the main thread's is the largest (tsx's loader runs in a worker)
   const main = readdirSync(directory)
     .filter((f) => f.endsWith(".cpuprofile"))

@@ -9,15 +9,13 @@
  * latency, as any real store has; without it every memory load completes in one fiber step and races
  * between fibers of one handler could not happen.
  */
-import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { createServer } from "node:http"
 import * as HttpSession from "../src/HttpSession.js"
 import { indexKey, sessionKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
@@ -27,6 +25,7 @@ import * as SessionIndex from "../src/SessionIndex.js"
 import * as SessionStore from "../src/SessionStore.js"
 import { Browser, type Reply } from "./utils/Browser.js"
 import { commandsDuring, type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import { serve } from "./utils/testApp.js"
 
 const SECRET = "a-request-path-test-secret-of-40-chars!!"
 const PREFIX = "rp:"
@@ -210,24 +209,6 @@ const recorded = <E>(
     )
   )
 
-/** Serves `Routes` on a free loopback port with the given session layer, for the scope. */
-const serve = <E>(
-  session: Layer.Layer<
-    | HttpLayerRouter.Request<"Requires", Session.Session>
-    | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
-    E
-  >
-) =>
-  Effect.gen(function*() {
-    const context = yield* Layer.build(
-      HttpLayerRouter.serve(Routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
-        Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
-      )
-    )
-    const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
-    return `http://127.0.0.1:${address.port}`
-  })
-
 // -----------------------------------------------------------------------------------------------------
 // the two backends
 
@@ -250,9 +231,13 @@ const BackendsLive = Layer.scoped(
     const server = yield* TestRedis
     const redisLog: StoreLog = { calls: [], indexed: [] }
     const memoryLog: StoreLog = { calls: [], indexed: [] }
-    const redisUrl = yield* serve(recorded(RedisSession.layerServices({ ...OPTIONS, url: server.url }), redisLog, 0))
+    const redisUrl = yield* serve(
+      recorded(RedisSession.layerServices({ ...OPTIONS, url: server.url }), redisLog, 0),
+      Routes
+    )
     const memoryUrl = yield* serve(
-      recorded(Layer.merge(SessionStore.layerMemory, SessionConfig.layer(OPTIONS)), memoryLog, 5)
+      recorded(Layer.merge(SessionStore.layerMemory, SessionConfig.layer(OPTIONS)), memoryLog, 5),
+      Routes
     )
     return {
       redis: { name: "Redis", url: redisUrl, log: redisLog, redis: server },

@@ -199,19 +199,20 @@ export const writeKeysConcurrently = async (browser: Browser, count: number) => 
 }
 
 /**
- * Serves the routes on a real Node HTTP server on a free loopback port, with the given session layer;
- * returns the base URL. The server lives as long as the scope.
+ * Serves `routes` (by default the routes above) on a real Node HTTP server on a free loopback port, with the
+ * given session layer; returns the base URL. The server lives as long as the scope.
  */
 export const serve = <E>(
   session: Layer.Layer<
     | HttpLayerRouter.Request<"Requires", Session.Session>
     | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
     E
-  >
+  >,
+  routes: typeof Routes = Routes
 ) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
-      HttpLayerRouter.serve(Routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
+      HttpLayerRouter.serve(routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
         Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
       )
     )
