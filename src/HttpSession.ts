@@ -54,14 +54,11 @@ const cookieValues = (header: string | undefined, name: string): Array<string> =
 const NoCookie: Incoming = { presented: false, id: undefined, stale: false }
 const Unverified: Incoming = { presented: true, id: undefined, stale: false }
 
-/**
- * Reads the session cookie of a request: the first value that verifies wins. Called when the handler first uses
- * the session, so that requests that never do are spared parsing their headers.
- */
+/** Reads the session cookie of a `Cookie` header: the first value that verifies wins. */
 const makeIncoming = (options: SessionOptions) => {
   const verify = SessionId.makeVerifier(options.secrets)
-  return (request: object): Incoming => {
-    const values = cookieValues((request as HttpServerRequest.HttpServerRequest).headers.cookie, options.cookieName)
+  return (header: string | undefined): Incoming => {
+    const values = cookieValues(header, options.cookieName)
     if (values.length === 0) return NoCookie
     for (const value of values) {
       const verified = verify(value)
@@ -180,7 +177,9 @@ const begin = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
     const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-    const session = new RequestSession(services, request)
+    // the header, not the request: the session is the value of a WeakMap keyed by the request's source, and a
+    // value that refers to its key makes every garbage collection trace the table again
+    const session = new RequestSession(services, request.headers.cookie)
     attach(request, session)
     return f(session)
   })

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto"
+import { memo } from "./internal/cache.js"
 
 /**
  * Makes new session ids. The default draws 32 bytes from `crypto.randomBytes` and encodes them as hex
@@ -162,16 +163,5 @@ const VERIFIED_CACHE_SIZE = 10_000
  */
 export const makeVerifier = (
   secrets: ReadonlyArray<Redacted.Redacted<string>>
-): (value: string) => Option.Option<Verified> => {
-  const verified = new Map<string, Option.Option<Verified>>()
-  return (value) => {
-    const known = verified.get(value)
-    if (known !== undefined) return known
-    const result = verify(value, secrets)
-    if (Option.isSome(result)) {
-      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!)
-      verified.set(value, result)
-    }
-    return result
-  }
-}
+): (value: string) => Option.Option<Verified> =>
+  memo(VERIFIED_CACHE_SIZE, (value) => verify(value, secrets), Option.isSome)

@@ -205,6 +205,30 @@ describe("Session over HTTP (memory store)", () => {
     })))
 })
 
+describe("a commit that dies", () => {
+  it.live("answers 500 with a body that leaks nothing, sets no cookie, and the next request is served", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let calls = 0
+      const generator = Layer.succeed(
+        SessionId.Generator,
+        () => ++calls === 1 ? Effect.dieMessage("generator exploded") : Effect.succeed("a-working-session-id-0001")
+      )
+      const router = HttpRouter.empty.pipe(
+        HttpRouter.get("/", Effect.map(counter, (n) => HttpServerResponse.text(String(n))))
+      )
+      const url = yield* serveApp(router.pipe(HttpSession.middleware), Layer.merge(memoryServices({}), generator))
+      const browser = new Browser(url)
+      const failed = yield* Effect.promise(() => browser.get("/"))
+      assert.strictEqual(failed.status, 500)
+      assert.notInclude(failed.body, "exploded")
+      assert.strictEqual(failed.cookies.length, 0)
+      const next = yield* Effect.promise(() => browser.get("/"))
+      assert.strictEqual(next.status, 200)
+      assert.strictEqual(next.body, "1")
+      assert.strictEqual(next.cookies.length, 1)
+    })))
+})
+
 const memoryServices = (options: Partial<SessionConfig.Options>, store = SessionStore.layerMemory) =>
   Layer.merge(SessionConfig.layer({ secret: SECRET, ...options }), store)
 

@@ -1,22 +1,12 @@
 import { hash } from "node:crypto"
-
-/** Recent digests: a returning session skips the hash, as its cookie skips the HMAC (see `SessionId.makeVerifier`). */
-const digests = new Map<string, string>()
-const DIGEST_CACHE_SIZE = 10_000
+import { memo } from "./cache.js"
 
 /**
  * The SHA-256 of a session id, in hex: how stores name a session without ever holding the id, which is
- * the bearer credential. Also the session's handle in a principal's index.
+ * the bearer credential. Also the session's handle in a principal's index. Recent ones are remembered, so a
+ * returning session skips the hash as its cookie skips the HMAC (see `SessionId.makeVerifier`).
  */
-export const digest = (id: string): string => {
-  let known = digests.get(id)
-  if (known === undefined) {
-    known = hash("sha256", id)
-    if (digests.size >= DIGEST_CACHE_SIZE) digests.delete(digests.keys().next().value!)
-    digests.set(id, known)
-  }
-  return known
-}
+export const digest: (id: string) => string = memo(10_000, (id) => hash("sha256", id))
 
 /** The Redis key of a session: the prefix followed by the digest of its id. */
 export const sessionKey = (prefix: string, id: string): string => prefix + digest(id)

@@ -56,8 +56,8 @@ export interface Services {
   readonly store: SessionStore["Type"]
   readonly codec: Codec["Type"]
   readonly generate: SessionId.Generator["Type"]
-  /** Reads the session cookie of the request the HTTP layer handed over (opaque here). */
-  readonly incoming: (request: object) => Incoming
+  /** Reads the session cookie out of what the HTTP layer handed over (opaque here: the `Cookie` header). */
+  readonly incoming: (source: string | undefined) => Incoming
 }
 
 type Phase =
@@ -111,7 +111,7 @@ export class RequestSession {
   /** Made when a second fiber reads while the load is in flight; completed with the load. */
   private waiters: Deferred.Deferred<void, SessionStoreError> | undefined
 
-  constructor(readonly services: Services, private readonly request: object) {
+  constructor(readonly services: Services, private readonly source: string | undefined) {
     this.timeout = services.options.timeout
   }
 
@@ -123,7 +123,7 @@ export class RequestSession {
   private begin(): void {
     if (this.touched) return
     this.touched = true
-    this.incoming = this.services.incoming(this.request)
+    this.incoming = this.services.incoming(this.source)
     if (this.incoming.id !== undefined) {
       this.phase = "Unloaded"
       this.sessionId = this.incoming.id
