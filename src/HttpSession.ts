@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import * as Cookies from "@effect/platform/Cookies"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
@@ -20,7 +21,6 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -97,15 +97,36 @@ const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Ser
 
 const services = Effect.context<SessionConfig | SessionStore>().pipe(Effect.map(servicesOf))
 
-const cookieAttributes = (options: SessionOptions) => ({
-  path: options.cookiePath,
-  domain: options.cookieDomain,
-  secure: options.cookieSecure,
-  httpOnly: options.cookieHttpOnly,
-  sameSite: options.cookieSameSite
-})
+interface CookieSettings {
+  readonly attributes: Cookies.Cookie["options"]
+  /** The `Set-Cookie` that deletes the session cookie: the same for every response, so made once. */
+  readonly expired: Cookies.Cookie
+}
 
-const EPOCH = new Date(0)
+const cookieSettingsCache = new WeakMap<SessionOptions, CookieSettings>()
+
+const cookieSettings = (options: SessionOptions): CookieSettings => {
+  let settings = cookieSettingsCache.get(options)
+  if (settings === undefined) {
+    const attributes = {
+      path: options.cookiePath,
+      domain: options.cookieDomain,
+      secure: options.cookieSecure,
+      httpOnly: options.cookieHttpOnly,
+      sameSite: options.cookieSameSite
+    }
+    settings = {
+      attributes,
+      expired: Cookies.unsafeMakeCookie(options.cookieName, "", {
+        ...attributes,
+        maxAge: Duration.zero,
+        expires: new Date(0)
+      })
+    }
+    cookieSettingsCache.set(options, settings)
+  }
+  return settings
+}
 
 /** The cookie the outcome of a commit calls for. */
 const applyCookie = (
@@ -121,31 +142,27 @@ const applyCookie = (
     case "Ended":
       return Effect.succeed(
         incoming.presented
-          ? HttpServerResponse.unsafeSetCookie(response, options.cookieName, "", {
-            ...cookieAttributes(options),
-            maxAge: Duration.zero,
-            expires: EPOCH
-          })
+          ? HttpServerResponse.updateCookies(
+            response,
+            (cookies) => Cookies.setCookie(cookies, cookieSettings(options).expired)
+          )
           : response
       )
     case "Live": {
       const resend = outcome.isNew || incoming.stale || (outcome.renewed && options.cookieMaxAge !== undefined)
       if (!resend) return Effect.succeed(response)
       const value = SessionId.sign(outcome.id, options.secrets[0])
+      const { attributes } = cookieSettings(options)
       if (options.cookieMaxAge === undefined) {
-        return Effect.succeed(
-          HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, cookieAttributes(options))
-        )
+        return Effect.succeed(HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, attributes))
       }
       const maxAge = options.cookieMaxAge
-      return Effect.map(
-        Clock.currentTimeMillis,
-        (now) =>
-          HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, {
-            ...cookieAttributes(options),
-            maxAge: Duration.seconds(maxAge),
-            expires: new Date(now + maxAge * 1000)
-          })
+      return Effect.clockWith((clock) =>
+        Effect.succeed(HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, {
+          ...attributes,
+          maxAge: Duration.seconds(maxAge),
+          expires: new Date(clock.unsafeCurrentTimeMillis() + maxAge * 1000)
+        }))
       )
     }
   }
