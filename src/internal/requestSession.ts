@@ -27,7 +27,7 @@ import {
 const REMOVED = Symbol("removed")
 const CREATE_ATTEMPTS = 5
 /** A touch is skipped while the TTL is within this share of the session's timeout. */
-export const TOUCH_SLACK = 0.05
+const TOUCH_SLACK = 0.05
 
 /** What the request brought: whether a session cookie came, and the id of the one that verified. */
 export interface Incoming {
