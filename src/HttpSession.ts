@@ -54,60 +54,23 @@ const cookieValues = (header: string | undefined, name: string): Array<string> =
 const NoCookie: Incoming = { presented: false, id: undefined, stale: false }
 const Unverified: Incoming = { presented: true, id: undefined, stale: false }
 
-/** Reads the session cookie of a `Cookie` header: the first value that verifies wins. */
-const makeIncoming = (options: SessionOptions) => {
-  const verify = SessionId.makeVerifier(options.secrets)
-  return (header: string | undefined): Incoming => {
-    const values = cookieValues(header, options.cookieName)
-    if (values.length === 0) return NoCookie
-    for (const value of values) {
-      const verified = verify(value)
-      if (Option.isSome(verified)) return { presented: true, id: verified.value.id, stale: verified.value.stale }
-    }
-    return Unverified
-  }
-}
-
-/** The services of one application, made once per configuration and store. */
-const servicesCache = new WeakMap<SessionOptions, WeakMap<SessionStore["Type"], Services>>()
-
-const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Services => {
-  const options = Context.get(context, SessionConfig)
-  const store = Context.get(context, SessionStore)
-  const codec = Context.get(context as Context.Context<never>, Codec)
-  const generate = Context.get(context as Context.Context<never>, SessionId.Generator)
-  let byStore = servicesCache.get(options)
-  if (byStore === undefined) {
-    byStore = new WeakMap()
-    servicesCache.set(options, byStore)
-  }
-  const cached = byStore.get(store)
-  if (cached !== undefined && cached.codec === codec && cached.generate === generate) return cached
-  const services: Services = {
-    options,
-    limits: { maxSize: options.maxSize, maxSessionsPerPrincipal: options.maxSessionsPerPrincipal },
-    store,
-    codec,
-    generate,
-    incoming: makeIncoming(options)
-  }
-  byStore.set(store, services)
-  return services
-}
-
-const services = Effect.context<SessionConfig | SessionStore>().pipe(Effect.map(servicesOf))
-
-interface CookieSettings {
+/** The session cookie of one configuration: how to read it, its attributes, and the `Set-Cookie` deleting it. */
+interface SessionCookie {
+  /** Reads the session cookie of a `Cookie` header: the first value that verifies wins. */
+  readonly incoming: (header: string | undefined) => Incoming
   readonly attributes: Cookies.Cookie["options"]
-  /** The `Set-Cookie` that deletes the session cookie: the same for every response, so made once. */
   readonly expired: Cookies.Cookie
+  /** The services of the application, per store, sharing this cookie's verifier and its cache. */
+  readonly services: WeakMap<SessionStore["Type"], Services>
 }
 
-const cookieSettingsCache = new WeakMap<SessionOptions, CookieSettings>()
+const sessionCookies = new WeakMap<SessionOptions, SessionCookie>()
 
-const cookieSettings = (options: SessionOptions): CookieSettings => {
-  let settings = cookieSettingsCache.get(options)
-  if (settings === undefined) {
+/** Made once per configuration, also where the middleware reads its services per request. */
+const sessionCookie = (options: SessionOptions): SessionCookie => {
+  let cookie = sessionCookies.get(options)
+  if (cookie === undefined) {
+    const verify = SessionId.makeVerifier(options.secrets)
     const attributes = {
       path: options.cookiePath,
       domain: options.cookieDomain,
@@ -115,18 +78,50 @@ const cookieSettings = (options: SessionOptions): CookieSettings => {
       httpOnly: options.cookieHttpOnly,
       sameSite: options.cookieSameSite
     }
-    settings = {
+    cookie = {
+      incoming: (header) => {
+        const values = cookieValues(header, options.cookieName)
+        if (values.length === 0) return NoCookie
+        for (const value of values) {
+          const verified = verify(value)
+          if (Option.isSome(verified)) return { presented: true, id: verified.value.id, stale: verified.value.stale }
+        }
+        return Unverified
+      },
       attributes,
       expired: Cookies.unsafeMakeCookie(options.cookieName, "", {
         ...attributes,
         maxAge: Duration.zero,
         expires: new Date(0)
-      })
+      }),
+      services: new WeakMap()
     }
-    cookieSettingsCache.set(options, settings)
+    sessionCookies.set(options, cookie)
   }
-  return settings
+  return cookie
 }
+
+const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Services => {
+  const options = Context.get(context, SessionConfig)
+  const store = Context.get(context, SessionStore)
+  const codec = Context.get(context as Context.Context<never>, Codec)
+  const generate = Context.get(context as Context.Context<never>, SessionId.Generator)
+  const cookie = sessionCookie(options)
+  const cached = cookie.services.get(store)
+  if (cached !== undefined && cached.codec === codec && cached.generate === generate) return cached
+  const services: Services = {
+    options,
+    limits: { maxSize: options.maxSize, maxSessionsPerPrincipal: options.maxSessionsPerPrincipal },
+    store,
+    codec,
+    generate,
+    incoming: cookie.incoming
+  }
+  cookie.services.set(store, services)
+  return services
+}
+
+const services = Effect.context<SessionConfig | SessionStore>().pipe(Effect.map(servicesOf))
 
 /** The cookie the outcome of a commit calls for. */
 const applyCookie = (
@@ -144,7 +139,7 @@ const applyCookie = (
         incoming.presented
           ? HttpServerResponse.updateCookies(
             response,
-            (cookies) => Cookies.setCookie(cookies, cookieSettings(options).expired)
+            (cookies) => Cookies.setCookie(cookies, sessionCookie(options).expired)
           )
           : response
       )
@@ -152,7 +147,7 @@ const applyCookie = (
       const resend = outcome.isNew || incoming.stale || (outcome.renewed && options.cookieMaxAge !== undefined)
       if (!resend) return Effect.succeed(response)
       const value = SessionId.sign(outcome.id, options.secrets[0])
-      const { attributes } = cookieSettings(options)
+      const { attributes } = sessionCookie(options)
       if (options.cookieMaxAge === undefined) {
         return Effect.succeed(HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, attributes))
       }
@@ -194,8 +189,8 @@ const begin = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
     const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-    // the header, not the request: the session is the value of a WeakMap keyed by the request's source, and a
-    // value that refers to its key makes every garbage collection trace the table again
+    // the header, not the request: the state is the value of a WeakMap keyed by the request's source, and a
+    // value that refers to its key cost every request about 45 µs in the benchmark (bench/profiling.md)
     const session = new RequestSession(services, request.headers.cookie)
     attach(request, session)
     return f(session)
