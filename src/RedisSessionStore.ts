@@ -447,7 +447,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
               : redis.confirmWrites(replaced),
             true
           )
-          return existed === 1 && principal !== ""
+          return existed === 1
             ? Effect.zipRight(unindex(String(principal), [digest(replaces)]), confirmed)
             : confirmed
         })
@@ -504,7 +504,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return Effect.flatMap(redis.eval("retire", RETIRE, [key], []), (reply) => {
       const [existed, principal] = reply as Array<unknown>
       const done = Effect.as(redis.confirmWrites(key), existed === 1)
-      return existed === 1 && principal !== "" ? Effect.zipRight(unindex(String(principal), [digest(id)]), done) : done
+      return existed === 1 ? Effect.zipRight(unindex(String(principal), [digest(id)]), done) : done
     })
   }
 

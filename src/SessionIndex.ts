@@ -20,7 +20,14 @@ import { type IndexedSession, SessionStore } from "./SessionStore.js"
 
 export type {
   /**
-   * A live session of a principal: an opaque handle (never the id), its creation and last-seen times.
+   * A live session of a principal (the same type as `SessionStore.IndexedSession`).
+   *
+   * @example
+   * ```ts
+   * import type { SessionIndex } from "effect-redis-sessions"
+   *
+   * const handles = (sessions: ReadonlyArray<SessionIndex.IndexedSession>) => sessions.map((s) => s.handle)
+   * ```
    *
    * @since 0.1.0
    * @category models

@@ -23,6 +23,14 @@ export type {
   /**
    * A live session of a principal: an opaque handle (never the id), its creation and last-seen times.
    *
+   * @example
+   * ```ts
+   * import type { SessionStore } from "effect-redis-sessions"
+   *
+   * const describe = (session: SessionStore.IndexedSession) =>
+   *   `signed in ${new Date(session.created).toISOString()}, last seen ${new Date(session.lastSeen).toISOString()}`
+   * ```
+   *
    * @since 0.2.0
    * @category models
    */
