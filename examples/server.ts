@@ -11,7 +11,7 @@ import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Config, Effect, Layer, Option, Schema } from "effect"
 import { createServer } from "node:http"
-import { RedisSession, Session, SessionKey } from "../src/index.js"
+import { HttpSession, RedisSession, Session, SessionConfig, SessionKey, SessionStore } from "../src/index.js"
 
 const User = SessionKey.make("user", Schema.String)
 const Visits = SessionKey.make("visits", Schema.Int)
@@ -123,7 +123,7 @@ const SessionLive = Layer.unwrapEffect(
     )
     if (Option.isNone(redisUrl)) {
       yield* Effect.log("Sessions: in-memory store (set REDIS_URL to use Redis)")
-      return RedisSession.layerMemory({ secret })
+      return HttpSession.layerRouter.pipe(Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret })]))
     }
     yield* Effect.log("Sessions: Redis store")
     return RedisSession.layer({ secret, url: redisUrl.value })

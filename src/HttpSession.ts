@@ -5,27 +5,31 @@
  * call. The session cookie is this module's business: it parses the `Cookie` header, verifies the
  * signature (see `SessionId`), and decides when to set or expire the cookie.
  *
- * Three shapes of the same middleware:
+ * One middleware, in the shape of each way to build a server:
  * - {@link middleware} for `HttpRouter`, `HttpApp` and `HttpServer.serve`;
  * - {@link layerRouter} for `HttpLayerRouter` servers;
- * - {@link HttpApiSession} + {@link layerHttpApi} for `HttpApi`.
+ * - {@link HttpApiSession} + {@link layerHttpApi} for `HttpApi`, or {@link security} + {@link layerHttpApiSecurity}
+ *   to declare the session cookie in the API's OpenAPI document.
  *
  * @since 0.1.0
  */
 import * as Cookies from "@effect/platform/Cookies"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as OpenApi from "@effect/platform/OpenApi"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { memo } from "./internal/cache.js"
 import { attach } from "./internal/currentSession.js"
 import { type Incoming, type Outcome, RequestSession, type Services } from "./internal/requestSession.js"
 import { Codec, Session } from "./Session.js"
@@ -51,6 +55,13 @@ const cookieValues = (header: string | undefined, name: string): Array<string> =
   return values
 }
 
+/**
+ * `SessionId.verify` with a bounded memory of cookie values that verified: a returning cookie skips the HMAC.
+ * Only values that verified are remembered, so a forged value never matches one.
+ */
+const makeVerifier = (secrets: SessionOptions["secrets"]) =>
+  memo(10_000, (value: string) => SessionId.verify(value, secrets), Option.isSome)
+
 const NoCookie: Incoming = { presented: false, id: undefined, stale: false }
 const Unverified: Incoming = { presented: true, id: undefined, stale: false }
 
@@ -70,7 +81,7 @@ const sessionCookies = new WeakMap<SessionOptions, SessionCookie>()
 const sessionCookie = (options: SessionOptions): SessionCookie => {
   let cookie = sessionCookies.get(options)
   if (cookie === undefined) {
-    const verify = SessionId.makeVerifier(options.secrets)
+    const verify = makeVerifier(options.secrets)
     const attributes = {
       path: options.cookiePath,
       domain: options.cookieDomain,
@@ -111,6 +122,8 @@ const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Ser
   if (cached !== undefined && cached.codec === codec && cached.generate === generate) return cached
   const services: Services = {
     options,
+    timeout: Duration.toSeconds(options.timeout),
+    absoluteTimeout: options.absoluteTimeout === undefined ? undefined : Duration.toMillis(options.absoluteTimeout),
     limits: { maxSize: options.maxSize, maxSessionsPerPrincipal: options.maxSessionsPerPrincipal },
     store,
     codec,
@@ -155,8 +168,8 @@ const applyCookie = (
       return Effect.clockWith((clock) =>
         Effect.succeed(HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, {
           ...attributes,
-          maxAge: Duration.seconds(maxAge),
-          expires: new Date(clock.unsafeCurrentTimeMillis() + maxAge * 1000)
+          maxAge,
+          expires: new Date(clock.unsafeCurrentTimeMillis() + Duration.toMillis(maxAge))
         }))
       )
     }
@@ -308,12 +321,92 @@ export class HttpApiSession extends HttpApiMiddleware.Tag<HttpApiSession>()(
  */
 export const layerHttpApi: Layer.Layer<HttpApiSession, never, SessionConfig | SessionStore> = Layer.effect(
   HttpApiSession,
-  Effect.map(services, (services) =>
-    begin(services, (session) =>
-      Effect.as(
-        HttpApp.appendPreResponseHandler((_request, response) =>
-          session.touched ? finish(session, response, response.status >= 400) : Effect.succeed(response)
-        ),
-        Session.defaultValue()
-      )))
+  Effect.map(services, httpApiMiddleware)
 )
+
+/** The HttpApi middleware effect: registers the request's session and commits it as the response is prepared. */
+function httpApiMiddleware(
+  services: Services
+): Effect.Effect<Session["Type"], never, HttpServerRequest.HttpServerRequest> {
+  return begin(services, (session) =>
+    Effect.as(
+      HttpApp.appendPreResponseHandler((_request, response) =>
+        session.touched ? finish(session, response, response.status >= 400) : Effect.succeed(response)
+      ),
+      Session.defaultValue()
+    ))
+}
+
+/**
+ * The session cookie as an `HttpApiSecurity` scheme (an API key in a cookie), so that an `HttpApi` declares it
+ * in its OpenAPI document. Give the cookie name of your settings (`cookie_name`, default `session`); use it in
+ * an `HttpApiMiddleware.Tag` that provides `Session`, implemented by {@link layerHttpApiSecurity}.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession, Session } from "effect-redis-sessions"
+ * import { HttpApiMiddleware } from "@effect/platform"
+ *
+ * class SessionCookie extends HttpApiMiddleware.Tag<SessionCookie>()("SessionCookie", {
+ *   provides: Session.Session,
+ *   security: { session: HttpSession.security("session") }
+ * }) {}
+ * ```
+ *
+ * @since 0.2.0
+ * @category HttpApi
+ */
+export const security = (cookieName = "session"): HttpApiSecurity.ApiKey =>
+  HttpApiSecurity.apiKey({ in: "cookie", key: cookieName }).pipe(
+    HttpApiSecurity.annotate(OpenApi.Description, "The signed session id, set by the server on login")
+  )
+
+/**
+ * Implements an `HttpApiMiddleware.Tag` whose security schemes are {@link security} cookies: it works as
+ * {@link layerHttpApi} does (a request without a session cookie is served, with a new, lazy session). The layer
+ * fails to build with a defect when a scheme names another cookie than the settings' `cookie_name`, so the
+ * OpenAPI document cannot drift from the cookie the server sets.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession, Session, SessionConfig, SessionStore } from "effect-redis-sessions"
+ * import { HttpApiMiddleware } from "@effect/platform"
+ * import { Layer } from "effect"
+ *
+ * class SessionCookie extends HttpApiMiddleware.Tag<SessionCookie>()("SessionCookie", {
+ *   provides: Session.Session,
+ *   security: { session: HttpSession.security("sid") }
+ * }) {}
+ *
+ * const SessionCookieLive = HttpSession.layerHttpApiSecurity(SessionCookie).pipe(
+ *   Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret: "a-secret-of-at-least-32-characters!!", cookieName: "sid" })])
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category HttpApi
+ */
+export const layerHttpApiSecurity = <I, Security extends Record<string, HttpApiSecurity.ApiKey>>(
+  tag: Context.Tag<I, HttpApiMiddleware.HttpApiMiddlewareSecurity<Security, Session["Type"], never>> & {
+    readonly security: Security
+  }
+): Layer.Layer<I, never, SessionConfig | SessionStore> =>
+  Layer.effect(
+    tag,
+    Effect.flatMap(services, (services) => {
+      const { cookieName } = services.options
+      const other = Object.values(tag.security).find((scheme) => scheme.in !== "cookie" || scheme.key !== cookieName)
+      if (other !== undefined) {
+        return Effect.dieMessage(
+          `HttpSession.layerHttpApiSecurity: a security scheme reads ${other.in} "${other.key}", ` +
+            `but the session cookie is "${cookieName}"`
+        )
+      }
+      const middleware = () => httpApiMiddleware(services)
+      return Effect.succeed(
+        Object.fromEntries(
+          Object.keys(tag.security).map((key) => [key, middleware])
+        ) as unknown as HttpApiMiddleware.HttpApiMiddlewareSecurity<Security, Session["Type"], never>
+      )
+    })
+  )

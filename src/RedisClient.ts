@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -42,10 +44,10 @@ export interface Options {
   readonly username?: string | undefined
   readonly password?: Redacted.Redacted<string> | undefined
   readonly unixSocketPath?: string | undefined
-  /** Deadline for connecting, at layer build and on every reconnect. Default 5000. */
-  readonly connectTimeout?: number | undefined
-  /** Deadline for every command. Default 1000. */
-  readonly commandTimeout?: number | undefined
+  /** Deadline for connecting, at layer build and on every reconnect. Default 5 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Deadline for every command. Default 1 second. */
+  readonly commandTimeout?: Duration.DurationInput | undefined
   /**
    * Build the layer without waiting for Redis: the app starts even when Redis is down, session
    * operations fail with `RedisError` (503) until it is reachable, and the client keeps reconnecting.
@@ -227,11 +229,14 @@ const hostPort = (address: string) => {
   return { host: address.slice(0, at), port: Number(address.slice(at + 1)) }
 }
 
+const millis = (duration: Duration.DurationInput | undefined, fallback: number) =>
+  duration === undefined ? fallback : Duration.toMillis(duration)
+
 const connectionOptions = (options: Options) => {
-  const commandTimeout = options.commandTimeout ?? 1000
+  const commandTimeout = millis(options.commandTimeout, 1000)
   return {
     lazyConnect: true,
-    connectTimeout: options.connectTimeout ?? 5000,
+    connectTimeout: millis(options.connectTimeout, 5000),
     commandTimeout,
     // a connection that owes a reply and stays silent is dropped and rebuilt, so one lost reply cannot wedge it
     socketTimeout: Math.max(commandTimeout * 2, 1000),
@@ -328,7 +333,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         if (!closed && client.status === "end") client.connect().catch(() => {})
       }, 100))
   }
-  const connectTimeout = options.connectTimeout ?? 5000
   const connect = Effect.tryPromise({
     try: () => client.connect(),
     catch: (cause) => new RedisError({ reason: "Connection", operation: "connect", cause })
@@ -338,13 +342,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   } else {
     yield* connect.pipe(
       Effect.timeoutFail({
-        duration: Duration.millis(connectTimeout),
+        duration: millis(options.connectTimeout, 5000),
         onTimeout: () => new RedisError({ reason: "Timeout", operation: "connect" })
       })
     )
   }
   const singleNode = options.clusterNodes === undefined && options.sentinels === undefined
-  return makeService(client, options.commandTimeout ?? 1000, options.waitReplicas ?? 0, !singleNode)
+  return makeService(client, millis(options.commandTimeout, 1000), options.waitReplicas ?? 0, !singleNode)
 })
 
 /**
@@ -353,7 +357,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  * import { RedisClient } from "effect-redis-sessions"
  * import { Redacted } from "effect"
  *
- * const RedisLive = RedisClient.layer({ url: Redacted.make("redis://127.0.0.1:6379/0"), commandTimeout: 500 })
+ * const RedisLive = RedisClient.layer({ url: Redacted.make("redis://127.0.0.1:6379/0"), commandTimeout: "500 millis" })
  * ```
  *
  * @since 0.1.0
@@ -364,7 +368,7 @@ export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> =>
 
 /**
  * Uses a client the application created and owns (the seed's `client_callable`): the library never
- * connects or closes it, but still bounds every command by `commandTimeout` (default 1000 ms).
+ * connects or closes it, but still bounds every command by `commandTimeout` (default 1 second).
  *
  * @example
  * ```ts
@@ -380,6 +384,32 @@ export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> =>
  */
 export const layerFromClient = (
   client: Redis | Cluster,
-  options?: { readonly commandTimeout?: number | undefined; readonly waitReplicas?: number | undefined }
+  options?: {
+    readonly commandTimeout?: Duration.DurationInput | undefined
+    readonly waitReplicas?: number | undefined
+  }
 ): Layer.Layer<RedisClient> =>
-  Layer.succeed(RedisClient, makeService(client, options?.commandTimeout ?? 1000, options?.waitReplicas ?? 0, true))
+  Layer.succeed(
+    RedisClient,
+    makeService(client, millis(options?.commandTimeout, 1000), options?.waitReplicas ?? 0, true)
+  )
+
+/**
+ * The client from `Config`: each option is a `Config` of its own (as `PgClient.layerConfig` takes them).
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Config } from "effect"
+ *
+ * const RedisLive = RedisClient.layerConfig({
+ *   url: Config.redacted("REDIS_URL"),
+ *   commandTimeout: Config.succeed("500 millis")
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<RedisClient, ConfigError | RedisError> =>
+  Layer.scoped(RedisClient, Effect.flatMap(Config.unwrap(config), make))

@@ -1,10 +1,12 @@
 /**
- * Ready-made layers. `RedisSessionLive` is the one-line integration: provide it to an `HttpLayerRouter`
- * server and every route gets `Session`, with the Redis client and the settings read from `Config`.
+ * The ready-made integration: the `HttpLayerRouter` session middleware on a Redis store, with its settings
+ * from code ({@link layer}), from Effect `Config` ({@link layerConfig}, and {@link RedisSessionLive} for the
+ * defaults) or from a pyramid_redis_sessions settings record ({@link layerFromSettings}). Provide it to an
+ * `HttpLayerRouter` server and every route gets `Session` and `SessionIndex`.
  *
- * `layer*` give the `HttpLayerRouter` middleware (every route gets `Session` and `SessionIndex`);
- * `layerServices*` give only `SessionConfig` and `SessionStore`, for `HttpSession.middleware`
- * (HttpRouter / HttpApp), `HttpSession.layerHttpApi` and `SessionIndex.layer`.
+ * Other shapes compose the same parts: `HttpSession.middleware` (HttpRouter / HttpApp) and
+ * `HttpSession.layerHttpApi` need `SessionConfig` (`SessionConfig.layer*`) and a `SessionStore`
+ * (`RedisSessionStore.layer*`, or `SessionStore.layerMemory` for tests).
  *
  * @since 0.1.0
  */
@@ -17,80 +19,18 @@ import * as RedisClient from "./RedisClient.js"
 import * as RedisSessionStore from "./RedisSessionStore.js"
 import * as SessionConfig from "./SessionConfig.js"
 import type { RedisError, SessionConfigError } from "./SessionError.js"
-import * as SessionStore from "./SessionStore.js"
 
-const sessions = <E>(services: Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, E>) =>
-  HttpSession.layerRouter.pipe(Layer.provide(services))
+/** What the session middleware gives every route of an `HttpLayerRouter`: `Session` and `SessionIndex`. */
+type Middleware = Layer.Layer.Success<typeof HttpSession.layerRouter>
 
-const servicesFrom = <E, R>(settings: Effect.Effect<SessionConfig.Settings, E, R>) =>
-  Layer.unwrapEffect(Effect.map(settings, (s) =>
-    Layer.merge(
-      Layer.succeed(SessionConfig.SessionConfig, s.session),
-      RedisSessionStore.layer({ prefix: s.session.prefix }).pipe(Layer.provide(RedisClient.layer(s.redis)))
-    )))
-
-/**
- * `SessionConfig` and a Redis `SessionStore` from options in code.
- *
- * @example
- * ```ts
- * import { HttpSession, RedisSession } from "effect-redis-sessions"
- * import { Layer } from "effect"
- *
- * const SessionApiLive = HttpSession.layerHttpApi.pipe(
- *   Layer.provide(RedisSession.layerServices({ secret: process.env.SESSION_SECRET!, url: "redis://127.0.0.1:6379" }))
- * )
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export const layerServices = (
-  options: SessionConfig.Options
-): Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, SessionConfigError | RedisError> =>
-  servicesFrom(SessionConfig.make(options))
-
-/**
- * `SessionConfig` and a Redis `SessionStore` from a `redis.sessions.*` settings record.
- *
- * @example
- * ```ts
- * import { HttpSession, RedisSession } from "effect-redis-sessions"
- * import { Layer } from "effect"
- *
- * declare const settings: Record<string, string> // e.g. the [app:main] section of an .ini file
- * const SessionApiLive = HttpSession.layerHttpApi.pipe(Layer.provide(RedisSession.layerServicesFromSettings(settings)))
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export const layerServicesFromSettings = (
-  settings: Readonly<Record<string, unknown>>
-): Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, SessionConfigError | RedisError> =>
-  servicesFrom(SessionConfig.fromSettings(settings))
-
-/**
- * `SessionConfig` and a Redis `SessionStore` from Effect `Config` (see `SessionConfig.config`).
- *
- * @example
- * ```ts
- * import { RedisSession, SessionIndex } from "effect-redis-sessions"
- * import { ConfigProvider, Layer } from "effect"
- *
- * const IndexLive = SessionIndex.layer.pipe(
- *   Layer.provide(RedisSession.layerServicesConfig()),
- *   Layer.provide(Layer.setConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
- * )
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export const layerServicesConfig = (
-  config: Config.Config<SessionConfig.Settings> = SessionConfig.config
-): Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, ConfigError.ConfigError | RedisError> =>
-  servicesFrom(config)
+const fromSettings = <E, R>(settings: Effect.Effect<SessionConfig.Settings, E, R>) =>
+  HttpSession.layerRouter.pipe(
+    Layer.provide(Layer.unwrapEffect(Effect.map(settings, (s) =>
+      Layer.merge(
+        Layer.succeed(SessionConfig.SessionConfig, s.session),
+        RedisSessionStore.layer({ prefix: s.session.prefix }).pipe(Layer.provide(RedisClient.layer(s.redis)))
+      ))))
+  )
 
 /**
  * The `HttpLayerRouter` session middleware on Redis, from options in code.
@@ -102,17 +42,23 @@ export const layerServicesConfig = (
  * import { Effect, Layer } from "effect"
  *
  * const Routes = HttpLayerRouter.add("GET", "/", Effect.as(Session.set("seen", true), HttpServerResponse.text("hi"))).pipe(
- *   Layer.provide(RedisSession.layer({ secret: "a-secret-of-at-least-32-characters!!", url: "redis://127.0.0.1:6379" }))
+ *   Layer.provide(RedisSession.layer({
+ *     secret: "a-secret-of-at-least-32-characters!!",
+ *     timeout: "30 minutes",
+ *     url: "redis://127.0.0.1:6379"
+ *   }))
  * )
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: SessionConfig.Options) => sessions(layerServices(options))
+export const layer = (options: SessionConfig.Options): Layer.Layer<Middleware, SessionConfigError | RedisError> =>
+  fromSettings(SessionConfig.make(options))
 
 /**
- * The `HttpLayerRouter` session middleware on Redis, from a `redis.sessions.*` settings record.
+ * The `HttpLayerRouter` session middleware on Redis, from a `redis.sessions.*` settings record: the
+ * pyramid_redis_sessions adapter (same names, same units, same defaults).
  *
  * @example
  * ```ts
@@ -128,11 +74,13 @@ export const layer = (options: SessionConfig.Options) => sessions(layerServices(
  * @since 0.1.0
  * @category layers
  */
-export const layerFromSettings = (settings: Readonly<Record<string, unknown>>) =>
-  sessions(layerServicesFromSettings(settings))
+export const layerFromSettings = (
+  settings: Readonly<Record<string, unknown>>
+): Layer.Layer<Middleware, SessionConfigError | RedisError> => fromSettings(SessionConfig.fromSettings(settings))
 
 /**
- * The `HttpLayerRouter` session middleware on Redis, from Effect `Config`.
+ * The `HttpLayerRouter` session middleware on Redis, from Effect `Config` (`SessionConfig.config` unless
+ * given another, for example nested under a prefix).
  *
  * @example
  * ```ts
@@ -146,8 +94,9 @@ export const layerFromSettings = (settings: Readonly<Record<string, unknown>>) =
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (config: Config.Config<SessionConfig.Settings> = SessionConfig.config) =>
-  sessions(layerServicesConfig(config))
+export const layerConfig = (
+  config: Config.Config<SessionConfig.Settings> = SessionConfig.config
+): Layer.Layer<Middleware, ConfigError.ConfigError | RedisError> => fromSettings(config)
 
 /**
  * The one-line integration: sessions for every route of an `HttpLayerRouter` server, on Redis, with every
@@ -167,21 +116,4 @@ export const layerConfig = (config: Config.Config<SessionConfig.Settings> = Sess
  * @since 0.1.0
  * @category layers
  */
-export const RedisSessionLive = layerConfig()
-
-/**
- * The `HttpLayerRouter` session middleware on the in-memory store: same behaviour, no Redis. For tests and
- * local development; sessions live as long as the layer.
- *
- * @example
- * ```ts
- * import { RedisSession } from "effect-redis-sessions"
- *
- * const SessionTest = RedisSession.layerMemory({ secret: "a-secret-of-at-least-32-characters!!" })
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerMemory = (options: SessionConfig.Options) =>
-  sessions(Layer.merge(SessionStore.layerMemory, SessionConfig.layer(options)))
+export const RedisSessionLive: Layer.Layer<Middleware, ConfigError.ConfigError | RedisError> = layerConfig()

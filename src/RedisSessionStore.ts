@@ -17,6 +17,8 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import type * as Config from "effect/Config"
+import type { ConfigError } from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -24,17 +26,16 @@ import { Cluster } from "ioredis"
 import { digest, indexKey, sessionKey } from "./internal/keys.js"
 import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
 import { slotOf } from "./internal/slot.js"
+import { lifetime, MAX_TIMEOUT, sizeOf } from "./internal/storage.js"
 import * as RedisClient from "./RedisClient.js"
+import * as SessionConfig from "./SessionConfig.js"
 import { type RedisError, SessionConflict, SessionStoreError, SessionTooLarge } from "./SessionError.js"
 import {
   type Changes,
   type CommitResult,
-  lifetime,
   type Limits,
-  MAX_TIMEOUT,
   type NewSession,
   SessionStore,
-  sizeOf,
   type StoredSession
 } from "./SessionStore.js"
 
@@ -552,3 +553,29 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
  */
 export const layer = (options: Options = {}): Layer.Layer<SessionStore, never, RedisClient.RedisClient> =>
   Layer.effect(SessionStore, make(options))
+
+/**
+ * The Redis session store and its client, from Effect `Config`: the prefix and the connection settings of
+ * `SessionConfig.config` (`REDIS_SESSIONS_PREFIX`, `REDIS_SESSIONS_URL`, …), or of another settings `Config`.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession, RedisSessionStore, SessionConfig } from "effect-redis-sessions"
+ * import { Layer } from "effect"
+ *
+ * // an HttpApi whose sessions live in Redis, every setting read from the environment
+ * const SessionApiLive = HttpSession.layerHttpApi.pipe(
+ *   Layer.provide([SessionConfig.layerConfig(), RedisSessionStore.layerConfig()])
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<SessionConfig.Settings> = SessionConfig.config
+): Layer.Layer<SessionStore, ConfigError | RedisError> =>
+  Layer.unwrapEffect(
+    Effect.map(config, (settings) =>
+      layer({ prefix: settings.session.prefix }).pipe(Layer.provide(RedisClient.layer(settings.redis))))
+  )

@@ -10,8 +10,11 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { withCurrent } from "./internal/currentSession.js"
 import type { RequestSession } from "./internal/requestSession.js"
@@ -125,14 +128,14 @@ export class Session extends Context.Reference<Session>()("effect-redis-sessions
  * @category models
  */
 export interface SessionService {
-  /** The session id (the new one for a session created in this request). */
-  readonly id: Effect.Effect<string, SessionStoreError>
+  /** The session id (the new one for a session created in this request): a bearer credential. */
+  readonly id: Effect.Effect<Redacted.Redacted<string>, SessionStoreError>
   /** Whether the session was created in this request. */
   readonly isNew: Effect.Effect<boolean, SessionStoreError>
-  /** Creation time, epoch seconds. */
-  readonly created: Effect.Effect<number, SessionStoreError>
-  /** Idle timeout of this session, seconds. */
-  readonly timeout: Effect.Effect<number, SessionStoreError>
+  /** When the session was created. */
+  readonly created: Effect.Effect<DateTime.Utc, SessionStoreError>
+  /** Idle timeout of this session. */
+  readonly timeout: Effect.Effect<Duration.Duration, SessionStoreError>
   readonly get: {
     <A>(key: SessionKey<A, any>): Effect.Effect<Option.Option<A>, SessionStoreError>
     (key: string): Effect.Effect<Option.Option<unknown>, SessionStoreError>
@@ -176,17 +179,18 @@ export interface SessionService {
    * new session is stored, in the same write, and only then.
    */
   readonly regenerate: Effect.Effect<void, SessionStoreError>
-  readonly adjustTimeout: (seconds: number) => Effect.Effect<void, InvalidTimeout>
+  /** Sets this session's idle timeout (whole seconds, 1 s to ten years); it is kept across requests. */
+  readonly adjustTimeout: (timeout: Duration.DurationInput) => Effect.Effect<void, InvalidTimeout>
 }
 
 const withRequest = <A, E>(f: (session: RequestSession) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
   withCurrent("Session", f)
 
 const service: SessionService = {
-  id: withRequest((s) => s.id()),
+  id: withRequest((s) => Effect.map(s.id(), Redacted.make)),
   isNew: withRequest((s) => s.isNew()),
-  created: withRequest((s) => s.createdAt()),
-  timeout: withRequest((s) => s.idleTimeout()),
+  created: withRequest((s) => Effect.map(s.createdAt(), DateTime.unsafeMake)),
+  timeout: withRequest((s) => Effect.map(s.idleTimeout(), Duration.seconds)),
   get: ((key: Key<any>) => withRequest((s) => s.get(key))) as SessionService["get"],
   set: ((key: Key<any>, value: unknown) => withRequest((s) => s.set(key, value))) as SessionService["set"],
   remove: (key) => withRequest((s) => s.remove(key)),
@@ -202,7 +206,7 @@ const service: SessionService = {
   bind: (principal) => withRequest((s) => s.bind(principal)),
   invalidate: withRequest((s) => s.invalidate()),
   regenerate: withRequest((s) => s.regenerate()),
-  adjustTimeout: (seconds) => withRequest((s) => s.adjustTimeout(seconds))
+  adjustTimeout: (timeout) => withRequest((s) => s.adjustTimeout(timeout))
 }
 
 /** The accessors need `Session` in their type, so that a route without the middleware does not compile. */
@@ -224,22 +228,24 @@ const jsonEquals = (a: unknown, b: unknown): boolean => {
 }
 
 /**
- * The session id (the new one for a session created in this request). A bearer credential: never log it.
+ * The session id (the new one for a session created in this request), `Redacted` because it is a bearer
+ * credential: it does not show in logs or traces unless you unwrap it.
  *
  * @example
  * ```ts
  * import { Session } from "effect-redis-sessions"
- * import { Effect } from "effect"
+ * import { Effect, Redacted } from "effect"
  * import { createHash } from "node:crypto"
  *
  * // a log field that tells sessions apart without revealing the credential
- * const sessionTag = Effect.map(Session.id, (id) => createHash("sha256").update(id).digest("hex").slice(0, 12))
+ * const sessionTag = Effect.map(Session.id, (id) =>
+ *   createHash("sha256").update(Redacted.value(id)).digest("hex").slice(0, 12))
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const id: Effect.Effect<string, SessionStoreError, Session> = requires(service.id)
+export const id: Effect.Effect<Redacted.Redacted<string>, SessionStoreError, Session> = requires(service.id)
 
 /**
  * Whether the session was created in this request.
@@ -258,36 +264,36 @@ export const id: Effect.Effect<string, SessionStoreError, Session> = requires(se
 export const isNew: Effect.Effect<boolean, SessionStoreError, Session> = requires(service.isNew)
 
 /**
- * Creation time of the session, epoch seconds.
+ * When the session was created.
  *
  * @example
  * ```ts
  * import { Session } from "effect-redis-sessions"
- * import { Clock, Effect } from "effect"
+ * import { DateTime, Effect } from "effect"
  *
- * const ageInSeconds = Effect.zipWith(Session.created, Clock.currentTimeMillis, (created, now) => now / 1000 - created)
+ * const age = Effect.zipWith(Session.created, DateTime.now, (created, now) => DateTime.distanceDuration(created, now))
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const created: Effect.Effect<number, SessionStoreError, Session> = requires(service.created)
+export const created: Effect.Effect<DateTime.Utc, SessionStoreError, Session> = requires(service.created)
 
 /**
- * Idle timeout of the session, seconds.
+ * Idle timeout of the session.
  *
  * @example
  * ```ts
  * import { Session } from "effect-redis-sessions"
- * import { Effect } from "effect"
+ * import { Duration, Effect } from "effect"
  *
- * const notice = Effect.map(Session.timeout, (seconds) => `You are logged out after ${seconds / 60} idle minutes`)
+ * const notice = Effect.map(Session.timeout, (timeout) => `You are logged out after ${Duration.format(timeout)} idle`)
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const timeout: Effect.Effect<number, SessionStoreError, Session> = requires(service.timeout)
+export const timeout: Effect.Effect<Duration.Duration, SessionStoreError, Session> = requires(service.timeout)
 
 /**
  * @example
@@ -583,21 +589,22 @@ export const invalidate: Effect.Effect<void, SessionStoreError, Session> = requi
 export const regenerate: Effect.Effect<void, SessionStoreError, Session> = requires(service.regenerate)
 
 /**
- * Sets the idle timeout of this session, in whole seconds ≥ 1, for the rest of its life.
+ * Sets this session's idle timeout, kept across requests: whole seconds from 1 s to ten years, otherwise
+ * `InvalidTimeout` and nothing changes.
  *
  * @example
  * ```ts
  * import { Session } from "effect-redis-sessions"
  *
  * // "remember me": a week instead of the configured idle timeout
- * const rememberMe = Session.adjustTimeout(7 * 24 * 60 * 60)
+ * const rememberMe = Session.adjustTimeout("7 days")
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const adjustTimeout = (seconds: number): Effect.Effect<void, InvalidTimeout, Session> =>
-  requires(service.adjustTimeout(seconds))
+export const adjustTimeout = (timeout: Duration.DurationInput): Effect.Effect<void, InvalidTimeout, Session> =>
+  requires(service.adjustTimeout(timeout))
 
 /**
  * @example

@@ -9,17 +9,18 @@ import * as Cookies from "@effect/platform/Cookies"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Record from "effect/Record"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { MAX_TIMEOUT } from "./internal/storage.js"
 import type * as RedisClient from "./RedisClient.js"
-import { type ConfigIssue, SessionConfigError } from "./SessionError.js"
-import { MAX_TIMEOUT } from "./SessionStore.js"
+import { SessionConfigError } from "./SessionError.js"
 
 /**
  * The decoded session options (everything but the Redis connection).
@@ -27,10 +28,10 @@ import { MAX_TIMEOUT } from "./SessionStore.js"
  * @example
  * ```ts
  * import { SessionConfig } from "effect-redis-sessions"
- * import { Effect } from "effect"
+ * import { Duration, Effect } from "effect"
  *
  * const describe = (options: SessionConfig.SessionOptions) =>
- *   `cookie ${options.cookieName}, idle timeout ${options.timeout} s, ${options.cookieSecure ? "HTTPS only" : "HTTP"}`
+ *   `cookie ${options.cookieName}, idle timeout ${Duration.format(options.timeout)}, ${options.cookieSecure ? "HTTPS only" : "HTTP"}`
  * const program = Effect.flatMap(SessionConfig.SessionConfig, (options) => Effect.log(describe(options)))
  * ```
  *
@@ -40,13 +41,13 @@ import { MAX_TIMEOUT } from "./SessionStore.js"
 export interface SessionOptions {
   /** Signing secrets, newest first: cookies are signed with the first and verified with any. */
   readonly secrets: readonly [Redacted.Redacted<string>, ...Array<Redacted.Redacted<string>>]
-  /** Idle timeout of new sessions, in seconds. */
-  readonly timeout: number
-  /** Hard limit on a session's life, in seconds from its creation, however active it is. */
-  readonly absoluteTimeout: number | undefined
+  /** Idle timeout of new sessions (whole seconds). */
+  readonly timeout: Duration.Duration
+  /** Hard limit on a session's life from its creation, however active it is (whole seconds). */
+  readonly absoluteTimeout: Duration.Duration | undefined
   readonly cookieName: string
-  /** `Max-Age` of the cookie in seconds; unset gives a browser-session cookie. */
-  readonly cookieMaxAge: number | undefined
+  /** `Max-Age` of the cookie (whole seconds); unset gives a browser-session cookie. */
+  readonly cookieMaxAge: Duration.Duration | undefined
   readonly cookiePath: string
   readonly cookieDomain: string | undefined
   readonly cookieSecure: boolean
@@ -72,11 +73,11 @@ export interface SessionOptions {
  * @example
  * ```ts
  * import { SessionConfig } from "effect-redis-sessions"
- * import { Effect } from "effect"
+ * import { Duration, Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
  *   const config = yield* SessionConfig.SessionConfig
- *   yield* Effect.log(`sessions expire after ${config.timeout} s`)
+ *   yield* Effect.log(`sessions expire after ${Duration.format(config.timeout)} idle`)
  * })
  * ```
  *
@@ -110,7 +111,8 @@ export interface Settings {
 
 /**
  * Options in code, in camelCase; every field but the secret is optional and has the seed's default.
- * `secret` may be a list (newest first) for rotation.
+ * `secret` may be a list (newest first) for rotation. Durations are `Duration.DurationInput`
+ * (`"20 minutes"`, `Duration.hours(1)`; a bare number is milliseconds) and must be whole seconds.
  *
  * @example
  * ```ts
@@ -119,6 +121,7 @@ export interface Settings {
  *
  * const options: SessionConfig.Options = {
  *   secret: [Redacted.make(process.env.SESSION_SECRET!), Redacted.make(process.env.PREVIOUS_SESSION_SECRET!)],
+ *   timeout: "30 minutes",
  *   cookieSecure: true,
  *   url: "redis://127.0.0.1:6379"
  * }
@@ -130,10 +133,10 @@ export interface Settings {
  */
 export interface Options {
   readonly secret: string | Redacted.Redacted<string> | ReadonlyArray<string | Redacted.Redacted<string>>
-  readonly timeout?: number | undefined
-  readonly absoluteTimeout?: number | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly absoluteTimeout?: Duration.DurationInput | undefined
   readonly cookieName?: string | undefined
-  readonly cookieMaxAge?: number | undefined
+  readonly cookieMaxAge?: Duration.DurationInput | undefined
   readonly cookiePath?: string | undefined
   readonly cookieDomain?: string | undefined
   readonly cookieSecure?: boolean | undefined
@@ -152,9 +155,9 @@ export interface Options {
   readonly username?: string | undefined
   readonly password?: string | Redacted.Redacted<string> | undefined
   readonly unixSocketPath?: string | undefined
-  readonly socketTimeout?: number | undefined
-  readonly connectTimeout?: number | undefined
-  readonly commandTimeout?: number | undefined
+  readonly socketTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly commandTimeout?: Duration.DurationInput | undefined
   readonly lazyConnect?: boolean | undefined
   readonly clusterNodes?: ReadonlyArray<string> | undefined
   readonly sentinels?: ReadonlyArray<string> | undefined
@@ -323,14 +326,72 @@ const NON_EMPTY = new Set(["secret", "cookie_name"])
 export const SETTINGS_PREFIX = "redis.sessions."
 
 const DEFAULT_MAX_SIZE = 64 * 1024
-const SECRET_KEY = `${SETTINGS_PREFIX}secret`
 
-const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Settings, SessionConfigError> => {
-  const issue = (key: string, message: string) => issues.push({ key: SETTINGS_PREFIX + key, message })
+/** What each setting means, for `Config.withDescription` (and so for generated configuration docs). */
+const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
+  secret: "Secret that signs session cookies, at least 32 characters",
+  secrets: "Signing secrets for rotation, newest first, comma-separated (instead of secret)",
+  timeout: "Idle timeout of a session, in seconds (default 1200)",
+  absolute_timeout: "Hard limit on a session's life from its creation, in seconds (default none)",
+  cookie_name: "Name of the session cookie (default session)",
+  cookie_max_age: "Max-Age of the session cookie in seconds (default: a browser-session cookie)",
+  cookie_path: "Path attribute of the session cookie (default /)",
+  cookie_domain: "Domain attribute of the session cookie (default none: this host only)",
+  cookie_secure: "Send the session cookie over HTTPS only (default false)",
+  cookie_httponly: "Hide the session cookie from scripts (default true)",
+  cookie_samesite: "SameSite attribute of the session cookie: lax, strict or none (default lax)",
+  cookie_on_exception: "Set a new session's cookie when the handler failed (default true)",
+  prefix: "Prefix of the Redis keys of sessions (default empty)",
+  id_encoding: "Alphabet of generated session ids: hex or base64url (default hex)",
+  strict: "Report concurrent writes to the same key as SessionConflict instead of last-writer-wins (default false)",
+  max_size: "Largest stored session, in bytes (default 65536)",
+  max_sessions_per_principal: "Live sessions allowed per principal; the oldest are revoked (default unlimited)",
+  url: "Redis URL, redis:// or rediss:// (instead of host, port, db)",
+  host: "Redis host (default localhost)",
+  port: "Redis port (default 6379)",
+  db: "Redis database index (default 0)",
+  username: "Redis ACL user name",
+  password: "Redis password",
+  unix_socket_path: "Path of the Redis Unix socket (instead of host and port)",
+  lazy_connect: "Connect to Redis on first use instead of at startup (default false)",
+  socket_timeout: "Default of connect_timeout and command_timeout, in seconds",
+  connect_timeout: "Time allowed to connect to Redis, in seconds (default 5)",
+  command_timeout: "Time allowed for one Redis command, in seconds (default 1)",
+  cluster_nodes: "Redis Cluster seed nodes, host:port comma-separated",
+  sentinels: "Redis Sentinel nodes, host:port comma-separated",
+  sentinel_master_name: "Name of the master the sentinels watch",
+  sentinel_password: "Password of the sentinels",
+  wait_replicas: "Replicas that must acknowledge a login, logout or revocation (WAIT; default 0)"
+}
+
+type Setting = keyof typeof SETTINGS
+
+/** Decodes one setting: `undefined` for an absent or blank one (its default applies), or why it is refused. */
+const decodeSetting = (key: Setting, value: unknown): Either.Either<unknown, string> => {
+  if (value === undefined || value === null) return Either.right(undefined)
+  if (typeof value === "string" && value.trim() === "" && !NON_EMPTY.has(key)) return Either.right(undefined)
+  return Schema.decodeUnknownEither(SETTINGS[key] as Schema.Schema<unknown, unknown>)(value).pipe(
+    Either.mapLeft((error) => {
+      const messages = ParseResult.ArrayFormatter.formatErrorSync(error).map((e) => e.message)
+      return SENSITIVE.has(key) ? redactedMessage(messages) : messages.join("; ")
+    })
+  )
+}
+
+/** An issue with one setting, by its name after `redis.sessions.`. */
+interface Issue {
+  readonly key: string
+  readonly message: string
+  /** The setting is required and absent. */
+  readonly missing?: boolean
+}
+
+/** The checks that span settings, and the defaults. */
+const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
+  const issues: Array<Issue> = []
+  const issue = (key: Setting, message: string) => issues.push({ key, message })
   const secrets = d.secrets ?? (d.secret === undefined ? undefined : [d.secret])
-  if (secrets === undefined && !issues.some((i) => i.key === SECRET_KEY || i.key === `${SECRET_KEY}s`)) {
-    issue("secret", "is a required setting")
-  }
+  if (secrets === undefined) issues.push({ key: "secret", message: "is a required setting", missing: true })
   if (d.secret !== undefined && d.secrets !== undefined) issue("secrets", "give either secret or secrets, not both")
   const cookieName = d.cookie_name ?? "session"
   const secure = d.cookie_secure ?? false
@@ -357,16 +418,16 @@ const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Setti
   if (d.sentinels !== undefined && d.sentinel_master_name === undefined) {
     issue("sentinel_master_name", "is required with sentinels")
   }
-  if (issues.length > 0 || secrets === undefined) return Either.left(new SessionConfigError({ issues }))
-  const commandTimeout = d.command_timeout ?? d.socket_timeout ?? 1
+  if (issues.length > 0 || secrets === undefined) return Either.left(issues)
   const redacted = (value: string | undefined) => value === undefined ? undefined : Redacted.make(value)
+  const seconds = (value: number | undefined) => value === undefined ? undefined : Duration.seconds(value)
   return Either.right({
     session: {
       secrets: secrets.map((s) => Redacted.make(s)) as unknown as SessionOptions["secrets"],
-      timeout: d.timeout ?? 1200,
-      absoluteTimeout: d.absolute_timeout,
+      timeout: Duration.seconds(d.timeout ?? 1200),
+      absoluteTimeout: seconds(d.absolute_timeout),
       cookieName,
-      cookieMaxAge: d.cookie_max_age,
+      cookieMaxAge: seconds(d.cookie_max_age),
       cookiePath: path,
       cookieDomain: d.cookie_domain,
       cookieSecure: secure,
@@ -387,8 +448,8 @@ const toSettings = (d: Decoded, issues: Array<ConfigIssue>): Either.Either<Setti
       username: d.username,
       password: redacted(d.password),
       unixSocketPath: d.unix_socket_path,
-      connectTimeout: Math.round((d.connect_timeout ?? d.socket_timeout ?? 5) * 1000),
-      commandTimeout: Math.round(commandTimeout * 1000),
+      connectTimeout: Duration.seconds(d.connect_timeout ?? d.socket_timeout ?? 5),
+      commandTimeout: Duration.seconds(d.command_timeout ?? d.socket_timeout ?? 1),
       lazyConnect: d.lazy_connect ?? false,
       waitReplicas: d.wait_replicas ?? 0,
       clusterNodes: d.cluster_nodes,
@@ -423,39 +484,48 @@ export const fromSettings = (
 ): Effect.Effect<Settings, SessionConfigError> => Effect.suspend(() => decode(settings))
 
 const decode = (settings: Readonly<Record<string, unknown>>): Either.Either<Settings, SessionConfigError> => {
-  const issues: Array<ConfigIssue> = []
+  const issues: Array<Issue> = []
   const decoded: Record<string, unknown> = {}
   for (const [fullKey, value] of Object.entries(settings)) {
     if (!fullKey.startsWith(SETTINGS_PREFIX)) continue
     const key = fullKey.slice(SETTINGS_PREFIX.length)
-    if (Object.hasOwn(CODE_ONLY, key)) {
-      issues.push({ key: fullKey, message: CODE_ONLY[key]! })
-    } else if (!Object.hasOwn(SETTINGS, key)) {
-      issues.push({ key: fullKey, message: "is not a known setting" })
-    } else if (value === undefined || value === null) {
-      continue
-    } else if (typeof value === "string" && value.trim() === "" && !NON_EMPTY.has(key)) {
-      continue
-    } else {
-      const result = Schema.decodeUnknownEither(
-        SETTINGS[key as keyof typeof SETTINGS] as Schema.Schema<unknown, unknown>
-      )(
-        value
-      )
-      if (Either.isRight(result)) decoded[key] = result.right
-      else {
-        const messages = ParseResult.ArrayFormatter.formatErrorSync(result.left).map((e) => e.message)
-        issues.push({ key: fullKey, message: SENSITIVE.has(key) ? redactedMessage(messages) : messages.join("; ") })
-      }
+    if (Object.hasOwn(CODE_ONLY, key)) issues.push({ key, message: CODE_ONLY[key]! })
+    else if (!Object.hasOwn(SETTINGS, key)) issues.push({ key, message: "is not a known setting" })
+    else {
+      Either.match(decodeSetting(key as Setting, value), {
+        onLeft: (message) => issues.push({ key, message }),
+        onRight: (value) => void (decoded[key] = value)
+      })
     }
   }
-  return toSettings(decoded as Decoded, issues)
+  const settled = toSettings(decoded as Decoded)
+  const all = Either.isLeft(settled)
+    ? [...issues, ...settled.left.filter((i) => !(i.missing && issues.some((j) => j.key.startsWith("secret"))))]
+    : issues
+  return all.length === 0 && Either.isRight(settled)
+    ? Either.right(settled.right)
+    : Either.left(
+      new SessionConfigError({ issues: all.map((i) => ({ key: SETTINGS_PREFIX + i.key, message: i.message })) })
+    )
 }
 
 /** Code option names whose setting name is not their plain snake_case (the seed's spelling). */
 const SEED_NAMES: Record<string, string> = { cookieHttpOnly: "cookie_httponly", cookieSameSite: "cookie_samesite" }
 
 const settingName = (option: string) => SEED_NAMES[option] ?? option.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+const DURATION_OPTIONS = new Set([
+  "timeout",
+  "absoluteTimeout",
+  "cookieMaxAge",
+  "socketTimeout",
+  "connectTimeout",
+  "commandTimeout"
+])
+
+/** A duration option in the settings' unit (seconds); what is not a duration is left for the decoder to refuse. */
+const inSeconds = (value: unknown) =>
+  Option.match(Duration.decodeUnknown(value), { onNone: () => value, onSome: Duration.toSeconds })
 
 /**
  * Decodes options given in code with the same rules as {@link fromSettings}.
@@ -464,7 +534,7 @@ const settingName = (option: string) => SEED_NAMES[option] ?? option.replace(/[A
  * ```ts
  * import { SessionConfig } from "effect-redis-sessions"
  *
- * const settings = SessionConfig.make({ secret: "a-secret-of-at-least-32-characters!!", timeout: 3600 })
+ * const settings = SessionConfig.make({ secret: "a-secret-of-at-least-32-characters!!", timeout: "1 hour" })
  * ```
  *
  * @since 0.1.0
@@ -475,15 +545,33 @@ export const make = (options: Options): Effect.Effect<Settings, SessionConfigErr
   const secrets = Array.isArray(secret) ? { secrets: secret } : { secret }
   const settings: Record<string, unknown> = {}
   for (const [key, value] of Object.entries({ ...rest, ...secrets })) {
-    settings[SETTINGS_PREFIX + settingName(key)] = value
+    settings[SETTINGS_PREFIX + settingName(key)] = DURATION_OPTIONS.has(key) && value !== undefined
+      ? inSeconds(value)
+      : value
   }
   return fromSettings(settings)
 }
+
+/** One setting from `Config`, decoded by the same rules as a settings record; errors keep its path. */
+const setting = (key: Setting): Config.Config<Option.Option<unknown>> =>
+  Config.string(key).pipe(
+    Config.mapOrFail((value) =>
+      Either.mapLeft(decodeSetting(key, value), (message) => ConfigError.InvalidData([], message))
+    ),
+    Config.withDescription(DESCRIPTIONS[key]),
+    Config.option
+  )
+
+const toConfigError = (issue: Issue): ConfigError.ConfigError =>
+  issue.missing
+    ? ConfigError.MissingData([issue.key], `Expected ${issue.key} (or secrets) to be set`)
+    : ConfigError.InvalidData([issue.key], issue.message)
 
 /**
  * The settings from Effect `Config`, under `redis.sessions`. With
  * `ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)` they are read from
  * `REDIS_SESSIONS_SECRET`, `REDIS_SESSIONS_TIMEOUT`, `REDIS_SESSIONS_URL`, … (lists comma-separated).
+ * A bad value fails with a `ConfigError` at the setting's path; every setting has a description.
  *
  * @example
  * ```ts
@@ -498,16 +586,11 @@ export const make = (options: Options): Effect.Effect<Settings, SessionConfigErr
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Settings> = Config.all(
-  Record.map(SETTINGS, (_, name) => Config.option(Config.string(name)))
-).pipe(
+export const config: Config.Config<Settings> = Config.all(Record.map(SETTINGS, (_, key) => setting(key))).pipe(
   Config.mapOrFail((values) =>
-    decode(
-      Record.mapEntries(
-        Record.getSomes(values as Record<string, Option.Option<string>>),
-        (value, key) => [SETTINGS_PREFIX + key, value]
-      )
-    ).pipe(Either.mapLeft((e) => ConfigError.InvalidData([], e.message)))
+    toSettings(Record.map(values, Option.getOrUndefined) as Decoded).pipe(
+      Either.mapLeft((issues) => issues.map(toConfigError).reduce((a, b) => ConfigError.And(a, b)))
+    )
   ),
   Config.nested("sessions"),
   Config.nested("redis")

@@ -7,16 +7,17 @@
  * - {@link RedisError}: the Redis client failed (building its layer, or a direct `RedisClient` call).
  * - {@link SessionConflict}: strict mode saw a concurrent change to a key this request wrote (HTTP 409).
  * - {@link SessionTooLarge}: the session would exceed `max_size` (HTTP 413).
- * - {@link SessionEncodeError}: a value could not be encoded for storage; the session is unchanged.
- * - {@link InvalidTimeout}: `adjustTimeout` got something that is not a whole number of seconds from 1 to ten years.
- * - {@link IdGenerationError}: a custom id generator produced unusable or colliding ids.
+ * - {@link SessionEncodeError}: a value could not be encoded for storage; the session is unchanged (HTTP 400).
+ * - {@link InvalidTimeout}: `adjustTimeout` got a duration that is not whole seconds from 1 s to ten years (HTTP 400).
+ *
+ * Every error is a Schema class with an HTTP status, so an `HttpApi` endpoint can declare it with `.addError`.
+ * A custom id generator that returns unusable or colliding ids is a programming error: the request dies.
  *
  * @since 0.1.0
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Data from "effect/Data"
 import * as Schema from "effect/Schema"
 
 /**
@@ -37,10 +38,23 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category models
  */
-export interface ConfigIssue {
-  readonly key: string
-  readonly message: string
-}
+export interface ConfigIssue extends Schema.Schema.Type<typeof ConfigIssue> {}
+
+/**
+ * The schema of a {@link ConfigIssue}.
+ *
+ * @example
+ * ```ts
+ * import { SessionError } from "effect-redis-sessions"
+ * import { Schema } from "effect"
+ *
+ * const issue = Schema.decodeUnknownSync(SessionError.ConfigIssue)({ key: "redis.sessions.timeout", message: "must be positive" })
+ * ```
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ConfigIssue = Schema.Struct({ key: Schema.String, message: Schema.String })
 
 /**
  * The settings could not be decoded. `issues` names every bad, missing or unknown key at once.
@@ -58,9 +72,9 @@ export interface ConfigIssue {
  * @since 0.1.0
  * @category errors
  */
-export class SessionConfigError extends Data.TaggedError("SessionConfigError")<{
-  readonly issues: ReadonlyArray<ConfigIssue>
-}> {
+export class SessionConfigError extends Schema.TaggedError<SessionConfigError>()("SessionConfigError", {
+  issues: Schema.Array(ConfigIssue)
+}) {
   override get message(): string {
     return `Invalid session settings: ${this.issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`
   }
@@ -240,60 +254,50 @@ export class SessionTooLarge extends Schema.TaggedError<SessionTooLarge>()("Sess
  * @since 0.1.0
  * @category errors
  */
-export class SessionEncodeError extends Data.TaggedError("SessionEncodeError")<{
-  readonly key: string
-  readonly cause: unknown
-}> {
+export class SessionEncodeError extends Schema.TaggedError<SessionEncodeError>()("SessionEncodeError", {
+  key: Schema.String
+}, HttpApiSchema.annotations({ status: 400 })) implements HttpServerRespondable.Respondable {
+  /** Why the value was refused (a `ParseError` or the codec's error); kept out of the schema and of responses. */
+  override readonly cause: unknown
+  constructor(props: { readonly key: string; readonly cause?: unknown }, options?: Schema.MakeOptions) {
+    super({ key: props.key }, options)
+    this.cause = props.cause
+  }
   override get message(): string {
     return `Cannot store a value under session key "${this.key}"`
+  }
+  [HttpServerRespondable.symbol]() {
+    return respond(400, "Invalid session value")
   }
 }
 
 /**
- * `adjustTimeout` was given something other than a whole number of seconds ≥ 1. Nothing was changed.
+ * `adjustTimeout` was given a duration that is not whole seconds from 1 s to ten years. Nothing was changed.
+ * Becomes `400 Bad Request`.
  *
  * @example
  * ```ts
  * import { Session } from "effect-redis-sessions"
- * import { Effect } from "effect"
+ * import { Duration, Effect } from "effect"
  *
  * const rememberFor = (days: number) =>
- *   Session.adjustTimeout(days * 86400).pipe(Effect.catchTag("InvalidTimeout", (error) => Effect.logWarning(error.message)))
+ *   Session.adjustTimeout(Duration.days(days)).pipe(
+ *     Effect.catchTag("InvalidTimeout", (error) => Effect.logWarning(error.message))
+ *   )
  * ```
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidTimeout extends Data.TaggedError("InvalidTimeout")<{
-  readonly timeout: number
-}> {
+export class InvalidTimeout extends Schema.TaggedError<InvalidTimeout>()("InvalidTimeout", {
+  /** The refused duration, as `Duration.format` writes it. */
+  timeout: Schema.String
+}, HttpApiSchema.annotations({ status: 400 })) implements HttpServerRespondable.Respondable {
   override get message(): string {
-    return `Session timeout must be a whole number of seconds from 1 to ten years, got ${this.timeout}`
+    return `Session timeout must be whole seconds from 1 s to ten years, got ${this.timeout}`
   }
-}
-
-/**
- * A custom id generator returned an id that is not cookie-safe, or only ids that already exist.
- *
- * @example
- * ```ts
- * import { SessionId } from "effect-redis-sessions"
- * import { Effect, Layer } from "effect"
- *
- * // every new session fails with IdGenerationError (reason "InvalidId"): ids need 16 to 128 characters
- * const Broken = Layer.succeed(SessionId.Generator, () => Effect.succeed("abc"))
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class IdGenerationError extends Data.TaggedError("IdGenerationError")<{
-  readonly reason: "InvalidId" | "Collision"
-}> {
-  override get message(): string {
-    return this.reason === "InvalidId"
-      ? "The session id generator returned an id that is empty, too long or not cookie-safe"
-      : "The session id generator kept returning ids that are already in use"
+  [HttpServerRespondable.symbol]() {
+    return respond(400, "Invalid session timeout")
   }
 }
 
@@ -317,4 +321,3 @@ export type SessionError =
   | SessionTooLarge
   | SessionEncodeError
   | InvalidTimeout
-  | IdGenerationError

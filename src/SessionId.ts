@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto"
-import { memo } from "./internal/cache.js"
 
 /**
  * Makes new session ids. The default draws 32 bytes from `crypto.randomBytes` and encodes them as hex
@@ -142,26 +141,3 @@ export const verify = (
   }
   return match === -1 ? Option.none() : Option.some({ id, stale: match > 0 })
 }
-
-const VERIFIED_CACHE_SIZE = 10_000
-
-/**
- * {@link verify} with a bounded memory of cookie values that verified: a returning cookie skips the
- * HMAC, which is most of the CPU a session costs a request. Only values that verified are remembered,
- * so a forged value never matches one; the cache belongs to one list of secrets.
- *
- * @example
- * ```ts
- * import { SessionId } from "effect-redis-sessions"
- * import { Redacted } from "effect"
- *
- * const verifyCookie = SessionId.makeVerifier([Redacted.make("a-secret-of-at-least-32-characters!!")])
- * ```
- *
- * @since 0.1.0
- * @category signing
- */
-export const makeVerifier = (
-  secrets: ReadonlyArray<Redacted.Redacted<string>>
-): (value: string) => Option.Option<Verified> =>
-  memo(VERIFIED_CACHE_SIZE, (value) => verify(value, secrets), Option.isSome)

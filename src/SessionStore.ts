@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { digest } from "./internal/keys.js"
 import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
+import { lifetime, sizeOf } from "./internal/storage.js"
 import { SessionConflict, type SessionStoreError, SessionTooLarge } from "./SessionError.js"
 
 export type {
@@ -36,22 +37,6 @@ export type {
    */
   IndexedSession
 }
-
-/**
- * The longest idle or absolute timeout, in seconds (ten years): beyond it TTLs stop being exact integers
- * in Redis' Lua.
- *
- * @example
- * ```ts
- * import { SessionStore } from "effect-redis-sessions"
- *
- * const valid = (seconds: number) => Number.isInteger(seconds) && seconds >= 1 && seconds <= SessionStore.MAX_TIMEOUT
- * ```
- *
- * @since 0.1.0
- * @category constants
- */
-export const MAX_TIMEOUT = 10 * 365 * 24 * 60 * 60
 
 /**
  * A session as loaded from the store.
@@ -249,43 +234,6 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
   /** Ends those of `handles` that are live sessions of the principal; returns how many it ended. */
   readonly revoke: (principal: string, handles: ReadonlyArray<string>) => Effect.Effect<number, SessionStoreError>
 }>() {}
-
-/**
- * The size the `max_size` limit applies to: bytes of every key name and encoded value.
- *
- * @example
- * ```ts
- * import { SessionStore } from "effect-redis-sessions"
- *
- * SessionStore.sizeOf(new Map([["theme", JSON.stringify("dark")]])) // 11
- * ```
- *
- * @since 0.1.0
- * @category size
- */
-export const sizeOf = (fields: Iterable<readonly [string, string]>): number => {
-  let size = 0
-  for (const [key, value] of fields) size += Buffer.byteLength(key) + Buffer.byteLength(value)
-  return size
-}
-
-/**
- * Remaining life of a session at `now`, in milliseconds: its idle timeout, cut at its absolute deadline.
- *
- * @example
- * ```ts
- * import { SessionStore } from "effect-redis-sessions"
- *
- * const now = Date.now()
- * SessionStore.lifetime(now, 1200, undefined) // 1_200_000 ms
- * SessionStore.lifetime(now, 1200, now + 60_000) // 60_000 ms: the absolute deadline comes first
- * ```
- *
- * @since 0.1.0
- * @category size
- */
-export const lifetime = (now: number, timeout: number, absoluteDeadline: number | undefined): number =>
-  absoluteDeadline === undefined ? timeout * 1000 : Math.min(timeout * 1000, absoluteDeadline - now)
 
 interface Entry {
   readonly fields: Map<string, string>

@@ -18,7 +18,7 @@ const AppLive = Layer.scoped(
   App,
   Effect.gen(function*() {
     const redis = yield* TestRedis
-    const url = yield* serve(RedisSession.layer({ secret: SECRET, url: redis.url, timeout: 600 }))
+    const url = yield* serve(RedisSession.layer({ secret: SECRET, url: redis.url, timeout: "10 minutes" }))
     return { url, redis }
   })
 ).pipe(Layer.provide(TestRedis.layer))
@@ -229,7 +229,7 @@ const DownAppLive = Layer.scoped(
   DownApp,
   Effect.gen(function*() {
     const redis = yield* TestRedis
-    const url = yield* serve(RedisSession.layer({ secret: SECRET, url: redis.url, commandTimeout: 0.5 }))
+    const url = yield* serve(RedisSession.layer({ secret: SECRET, url: redis.url, commandTimeout: "500 millis" }))
     return { url, redis }
   })
 ).pipe(Layer.provide(TestRedis.layer))

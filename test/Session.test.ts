@@ -18,14 +18,13 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import * as HttpSession from "../src/HttpSession.js"
-import * as RedisSession from "../src/RedisSession.js"
 import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionError from "../src/SessionError.js"
 import * as SessionId from "../src/SessionId.js"
 import * as SessionStore from "../src/SessionStore.js"
 import { Browser } from "./utils/Browser.js"
-import { Count, serve } from "./utils/testApp.js"
+import { Count, memorySessions, serve } from "./utils/testApp.js"
 
 const SECRET = "a-unit-test-secret-that-is-long-enough!!"
 const OLD_SECRET = "an-older-secret-that-is-also-long-enough"
@@ -34,7 +33,7 @@ const OLD_SECRET = "an-older-secret-that-is-also-long-enough"
 const withServer = (options: Partial<SessionConfig.Options>, f: (url: string) => Promise<void>) =>
   Effect.scoped(
     Effect.flatMap(
-      serve(RedisSession.layerMemory({ secret: SECRET, ...options })),
+      serve(memorySessions({ secret: SECRET, ...options })),
       (url) => Effect.promise(() => f(url))
     )
   )
@@ -86,7 +85,7 @@ describe("Session over HTTP (memory store)", () => {
     }))
 
   it.live("adjustTimeout keeps the new timeout for the session and rejects bad values", () =>
-    withServer({ timeout: 1200 }, async (url) => {
+    withServer({ timeout: "20 minutes" }, async (url) => {
       const browser = new Browser(url)
       await browser.get("/incr")
       assert.strictEqual((await browser.get("/timeout")).body, "1200")
@@ -154,7 +153,7 @@ describe("Session over HTTP (memory store)", () => {
         cookieName: "__Host-sid",
         cookieSecure: true,
         cookieSameSite: "none",
-        cookieMaxAge: 300,
+        cookieMaxAge: "5 minutes",
         cookieHttpOnly: false
       },
       async (url) => {

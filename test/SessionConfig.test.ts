@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
@@ -10,6 +11,8 @@ import { SessionConfigError } from "../src/SessionError.js"
 const SECRET = "a-secret-of-at-least-32-characters!!"
 const SECRET2 = "another-secret-of-at-least-32-chars!!"
 const P = SessionConfig.SETTINGS_PREFIX
+const seconds = (d: Duration.DurationInput | undefined) => d === undefined ? undefined : Duration.toSeconds(d)
+const millis = (d: Duration.DurationInput | undefined) => d === undefined ? undefined : Duration.toMillis(d)
 
 /** A settings record with the secret and the given `redis.sessions.*` entries (short names). */
 const settings = (entries: Record<string, unknown> = {}, secret: unknown = SECRET): Record<string, unknown> => {
@@ -51,7 +54,7 @@ describe("SessionConfig", () => {
         })
         assert.strictEqual(s.session.secrets.length, 1)
         assert.strictEqual(Redacted.value(s.session.secrets[0]), SECRET)
-        assert.strictEqual(s.session.timeout, 1200)
+        assert.strictEqual(seconds(s.session.timeout), 1200)
       }))
 
     it.effect("is case-sensitive: REDIS.SESSIONS.secret is not recognised (missing secret)", () =>
@@ -74,7 +77,7 @@ describe("SessionConfig", () => {
     it.effect("null and undefined values mean unset", () =>
       Effect.gen(function*() {
         const s = yield* decode({ timeout: null, port: undefined, cookie_secure: null })
-        assert.strictEqual(s.session.timeout, 1200)
+        assert.strictEqual(seconds(s.session.timeout), 1200)
         assert.strictEqual(s.redis.port, 6379)
         assert.isFalse(s.session.cookieSecure)
         assertIssues(yield* decodeError({}, null), ["secret"])
@@ -93,7 +96,7 @@ describe("SessionConfig", () => {
     it.effect("every seed default", () =>
       Effect.gen(function*() {
         const { redis, session } = yield* decode()
-        assert.strictEqual(session.timeout, 1200)
+        assert.strictEqual(seconds(session.timeout), 1200)
         assert.strictEqual(session.cookieName, "session")
         assert.strictEqual(session.cookiePath, "/")
         assert.isUndefined(session.cookieMaxAge)
@@ -113,8 +116,8 @@ describe("SessionConfig", () => {
         assert.isUndefined(redis.password)
         assert.isUndefined(redis.username)
         assert.isUndefined(redis.unixSocketPath)
-        assert.strictEqual(redis.connectTimeout, 5000)
-        assert.strictEqual(redis.commandTimeout, 1000)
+        assert.strictEqual(millis(redis.connectTimeout), 5000)
+        assert.strictEqual(millis(redis.commandTimeout), 1000)
       }))
 
     it.effect("explicit values replace the defaults", () =>
@@ -140,10 +143,10 @@ describe("SessionConfig", () => {
           password: "hunter2",
           unix_socket_path: "/run/redis.sock"
         })
-        assert.strictEqual(session.timeout, 3600)
-        assert.strictEqual(session.absoluteTimeout, 86400)
+        assert.strictEqual(seconds(session.timeout), 3600)
+        assert.strictEqual(seconds(session.absoluteTimeout), 86400)
         assert.strictEqual(session.cookieName, "sid")
-        assert.strictEqual(session.cookieMaxAge, 600)
+        assert.strictEqual(seconds(session.cookieMaxAge), 600)
         assert.strictEqual(session.cookiePath, "/app")
         assert.strictEqual(session.cookieDomain, "example.com")
         assert.isTrue(session.cookieSecure)
@@ -166,14 +169,14 @@ describe("SessionConfig", () => {
   describe("fromSettings: integers", () => {
     it.effect("accepts numbers and decimal digit strings with surrounding spaces and a sign", () =>
       Effect.gen(function*() {
-        assert.strictEqual((yield* decode({ timeout: "999" })).session.timeout, 999)
-        assert.strictEqual((yield* decode({ timeout: " 30 " })).session.timeout, 30)
-        assert.strictEqual((yield* decode({ timeout: "+30" })).session.timeout, 30)
-        assert.strictEqual((yield* decode({ timeout: 45 })).session.timeout, 45)
+        assert.strictEqual(seconds((yield* decode({ timeout: "999" })).session.timeout), 999)
+        assert.strictEqual(seconds((yield* decode({ timeout: " 30 " })).session.timeout), 30)
+        assert.strictEqual(seconds((yield* decode({ timeout: "+30" })).session.timeout), 30)
+        assert.strictEqual(seconds((yield* decode({ timeout: 45 })).session.timeout), 45)
         assert.strictEqual((yield* decode({ port: "1234" })).redis.port, 1234)
         assert.strictEqual((yield* decode({ db: 9 })).redis.db, 9)
         assert.strictEqual((yield* decode({ db: "0" })).redis.db, 0)
-        assert.strictEqual((yield* decode({ cookie_max_age: "\t60\n" })).session.cookieMaxAge, 60)
+        assert.strictEqual(seconds((yield* decode({ cookie_max_age: "\t60\n" })).session.cookieMaxAge), 60)
       }))
 
     for (const bad of ["30.0", "0x10", "3e2", "1_000", "30s", "thirty", "3 0", "--3", "Infinity", "NaN"]) {
@@ -204,7 +207,7 @@ describe("SessionConfig", () => {
         assertIssues(yield* decodeError({ db: "-1" }), ["db"])
         assertIssues(yield* decodeError({ cookie_max_age: "0" }), ["cookie_max_age"])
         assertIssues(yield* decodeError({ absolute_timeout: "0" }), ["absolute_timeout"])
-        assert.strictEqual((yield* decode({ timeout: "1" })).session.timeout, 1)
+        assert.strictEqual(seconds((yield* decode({ timeout: "1" })).session.timeout), 1)
         assert.strictEqual((yield* decode({ port: "65535" })).redis.port, 65535)
         assert.strictEqual((yield* decode({ port: 1 })).redis.port, 1)
       }))
@@ -214,37 +217,37 @@ describe("SessionConfig", () => {
     it.effect("command_timeout '1.5' gives 1500 ms", () =>
       Effect.gen(function*() {
         const { redis } = yield* decode({ command_timeout: "1.5" })
-        assert.strictEqual(redis.commandTimeout, 1500)
-        assert.strictEqual(redis.connectTimeout, 5000)
+        assert.strictEqual(millis(redis.commandTimeout), 1500)
+        assert.strictEqual(millis(redis.connectTimeout), 5000)
       }))
 
     it.effect("connect_timeout alone leaves command at its default", () =>
       Effect.gen(function*() {
         const { redis } = yield* decode({ connect_timeout: "2" })
-        assert.strictEqual(redis.connectTimeout, 2000)
-        assert.strictEqual(redis.commandTimeout, 1000)
+        assert.strictEqual(millis(redis.connectTimeout), 2000)
+        assert.strictEqual(millis(redis.commandTimeout), 1000)
       }))
 
     it.effect("socket_timeout supplies both connect and command timeouts when those are unset", () =>
       Effect.gen(function*() {
         const both = yield* decode({ socket_timeout: "2.5" })
-        assert.strictEqual(both.redis.connectTimeout, 2500)
-        assert.strictEqual(both.redis.commandTimeout, 2500)
+        assert.strictEqual(millis(both.redis.connectTimeout), 2500)
+        assert.strictEqual(millis(both.redis.commandTimeout), 2500)
         const overridden = yield* decode({ socket_timeout: "2.5", command_timeout: "0.5", connect_timeout: "10" })
-        assert.strictEqual(overridden.redis.commandTimeout, 500)
-        assert.strictEqual(overridden.redis.connectTimeout, 10000)
+        assert.strictEqual(millis(overridden.redis.commandTimeout), 500)
+        assert.strictEqual(millis(overridden.redis.connectTimeout), 10000)
         const partly = yield* decode({ socket_timeout: 3, command_timeout: "" })
-        assert.strictEqual(partly.redis.commandTimeout, 3000)
-        assert.strictEqual(partly.redis.connectTimeout, 3000)
+        assert.strictEqual(millis(partly.redis.commandTimeout), 3000)
+        assert.strictEqual(millis(partly.redis.connectTimeout), 3000)
       }))
 
     it.effect("accepts integers, decimals and exponents", () =>
       Effect.gen(function*() {
-        assert.strictEqual((yield* decode({ socket_timeout: "1234" })).redis.commandTimeout, 1234000)
-        assert.strictEqual((yield* decode({ socket_timeout: "1e3" })).redis.commandTimeout, 1000000)
-        assert.strictEqual((yield* decode({ socket_timeout: " 2 " })).redis.commandTimeout, 2000)
-        assert.strictEqual((yield* decode({ socket_timeout: ".5" })).redis.commandTimeout, 500)
-        assert.strictEqual((yield* decode({ socket_timeout: 0.25 })).redis.commandTimeout, 250)
+        assert.strictEqual(millis((yield* decode({ socket_timeout: "1234" })).redis.commandTimeout), 1234000)
+        assert.strictEqual(millis((yield* decode({ socket_timeout: "1e3" })).redis.commandTimeout), 1000000)
+        assert.strictEqual(millis((yield* decode({ socket_timeout: " 2 " })).redis.commandTimeout), 2000)
+        assert.strictEqual(millis((yield* decode({ socket_timeout: ".5" })).redis.commandTimeout), 500)
+        assert.strictEqual(millis((yield* decode({ socket_timeout: 0.25 })).redis.commandTimeout), 250)
       }))
 
     for (const bad of ["inf", "nan", "-1", "Infinity", "-inf", "1.5s", "abc", "0"]) {
@@ -339,7 +342,7 @@ describe("SessionConfig", () => {
           command_timeout: "",
           unix_socket_path: ""
         })
-        assert.strictEqual(session.timeout, 1200)
+        assert.strictEqual(seconds(session.timeout), 1200)
         assert.isUndefined(session.absoluteTimeout)
         assert.isUndefined(session.cookieMaxAge)
         assert.strictEqual(session.cookiePath, "/")
@@ -354,8 +357,8 @@ describe("SessionConfig", () => {
         assert.strictEqual(redis.db, 0)
         assert.isUndefined(redis.password)
         assert.isUndefined(redis.unixSocketPath)
-        assert.strictEqual(redis.connectTimeout, 5000)
-        assert.strictEqual(redis.commandTimeout, 1000)
+        assert.strictEqual(millis(redis.connectTimeout), 5000)
+        assert.strictEqual(millis(redis.commandTimeout), 1000)
       }))
 
     it.effect("an empty or blank secret is an error", () =>
@@ -631,7 +634,7 @@ describe("SessionConfig", () => {
         assert.isTrue(Redacted.isRedacted(s.redis.sentinelPassword))
         assert.isTrue(Redacted.isRedacted(s.session.secrets[0]))
         assert.strictEqual(Redacted.value(s.redis.url!), "redis://user:topsecretpw@redis.example:6379/1")
-        assert.strictEqual(s.redis.commandTimeout, 2500)
+        assert.strictEqual(millis(s.redis.commandTimeout), 2500)
         const shown = [
           String(s.session.secrets[0]),
           String(s.redis.url),
@@ -662,9 +665,13 @@ describe("SessionConfig", () => {
   describe("make (options in code)", () => {
     it.effect("decodes camelCase options with the same rules", () =>
       Effect.gen(function*() {
-        const { redis, session } = yield* SessionConfig.make({ secret: SECRET, cookieName: "sid", timeout: 60 })
+        const { redis, session } = yield* SessionConfig.make({
+          secret: SECRET,
+          cookieName: "sid",
+          timeout: "60 seconds"
+        })
         assert.strictEqual(session.cookieName, "sid")
-        assert.strictEqual(session.timeout, 60)
+        assert.strictEqual(seconds(session.timeout), 60)
         assert.strictEqual(Redacted.value(session.secrets[0]), SECRET)
         assert.strictEqual(session.cookiePath, "/")
         assert.isTrue(session.cookieHttpOnly)
@@ -675,8 +682,8 @@ describe("SessionConfig", () => {
       Effect.gen(function*() {
         const { redis, session } = yield* SessionConfig.make({
           secret: Redacted.make(SECRET),
-          absoluteTimeout: 7200,
-          cookieMaxAge: 300,
+          absoluteTimeout: "2 hours",
+          cookieMaxAge: Duration.minutes(5),
           cookiePath: "/app",
           cookieDomain: "example.com",
           cookieSecure: true,
@@ -684,11 +691,11 @@ describe("SessionConfig", () => {
           idEncoding: "base64url",
           maxSize: 1024,
           unixSocketPath: "/run/redis.sock",
-          connectTimeout: 2,
-          commandTimeout: 0.5
+          connectTimeout: "2 seconds",
+          commandTimeout: 500
         })
-        assert.strictEqual(session.absoluteTimeout, 7200)
-        assert.strictEqual(session.cookieMaxAge, 300)
+        assert.strictEqual(seconds(session.absoluteTimeout), 7200)
+        assert.strictEqual(seconds(session.cookieMaxAge), 300)
         assert.strictEqual(session.cookiePath, "/app")
         assert.strictEqual(session.cookieDomain, "example.com")
         assert.isTrue(session.cookieSecure)
@@ -696,8 +703,8 @@ describe("SessionConfig", () => {
         assert.strictEqual(session.idEncoding, "base64url")
         assert.strictEqual(session.maxSize, 1024)
         assert.strictEqual(redis.unixSocketPath, "/run/redis.sock")
-        assert.strictEqual(redis.connectTimeout, 2000)
-        assert.strictEqual(redis.commandTimeout, 500)
+        assert.strictEqual(millis(redis.connectTimeout), 2000)
+        assert.strictEqual(millis(redis.commandTimeout), 500)
       }))
 
     it.effect("cookieHttpOnly is accepted", () =>
@@ -723,7 +730,7 @@ describe("SessionConfig", () => {
     it.effect("undefined options mean the default", () =>
       Effect.gen(function*() {
         const { redis, session } = yield* SessionConfig.make({ secret: SECRET, timeout: undefined, port: undefined })
-        assert.strictEqual(session.timeout, 1200)
+        assert.strictEqual(seconds(session.timeout), 1200)
         assert.strictEqual(redis.port, 6379)
       }))
 
@@ -732,7 +739,7 @@ describe("SessionConfig", () => {
         const e = yield* Effect.flip(SessionConfig.make({ secret: "short", timeout: 0, port: 70000, cookieName: "" }))
         assert.instanceOf(e, SessionConfigError)
         assertIssues(e, ["secret", "timeout", "port", "cookie_name"])
-        const e2 = yield* Effect.flip(SessionConfig.make({ secret: SECRET, timeout: 1.5 }))
+        const e2 = yield* Effect.flip(SessionConfig.make({ secret: SECRET, timeout: "1.5 seconds" }))
         assertIssues(e2, ["timeout"])
         const e3 = yield* Effect.flip(SessionConfig.make({ secret: SECRET, url: "http://x" }))
         assertIssues(e3, ["url"])
@@ -752,14 +759,14 @@ describe("SessionConfig", () => {
         assertIssues(e, ["timeout"])
         const ok = yield* Effect.provide(
           SessionConfig.SessionConfig,
-          SessionConfig.layer({ secret: SECRET, timeout: 9 })
+          SessionConfig.layer({ secret: SECRET, timeout: "9 seconds" })
         )
-        assert.strictEqual(ok.timeout, 9)
+        assert.strictEqual(seconds(ok.timeout), 9)
         const fromSettings = yield* Effect.provide(
           SessionConfig.SessionConfig,
           SessionConfig.layerFromSettings(settings({ timeout: "77" }))
         )
-        assert.strictEqual(fromSettings.timeout, 77)
+        assert.strictEqual(seconds(fromSettings.timeout), 77)
       }))
   })
 
@@ -769,6 +776,20 @@ describe("SessionConfig", () => {
 
     const load = (entries: ReadonlyArray<readonly [string, string]>) =>
       Effect.withConfigProvider(SessionConfig.config, provider(entries))
+
+    /** Every failure in a ConfigError: its kind, path and message, sorted by path. */
+    const leaves = (error: ConfigError.ConfigError): Array<[string, string, string]> => {
+      switch (error._op) {
+        case "And":
+        case "Or":
+          return [...leaves(error.left), ...leaves(error.right)].sort((a, b) => a[1].localeCompare(b[1]))
+        case "InvalidData":
+        case "MissingData":
+          return [[error._op, error.path.join("."), error.message]]
+        default:
+          return [[error._op, "", String(error)]]
+      }
+    }
 
     it.effect("reads REDIS_SESSIONS_* through a constant-case provider", () =>
       Effect.gen(function*() {
@@ -786,13 +807,13 @@ describe("SessionConfig", () => {
           ["OTHER_SETTING", "ignored"]
         ])
         assert.strictEqual(Redacted.value(s.session.secrets[0]), SECRET)
-        assert.strictEqual(s.session.timeout, 60)
+        assert.strictEqual(seconds(s.session.timeout), 60)
         assert.strictEqual(s.session.cookieName, "sid")
         assert.isTrue(s.session.cookieSecure)
         assert.isFalse(s.session.cookieHttpOnly)
         assert.strictEqual(s.session.cookieSameSite, "none")
-        assert.strictEqual(s.redis.commandTimeout, 2500)
-        assert.strictEqual(s.redis.connectTimeout, 2500)
+        assert.strictEqual(millis(s.redis.commandTimeout), 2500)
+        assert.strictEqual(millis(s.redis.connectTimeout), 2500)
         assert.strictEqual(s.redis.port, 6379)
         assert.isTrue(Redacted.isRedacted(s.redis.url))
         assert.strictEqual(Redacted.value(s.redis.url!), "rediss://cache.example:6380/0")
@@ -817,7 +838,7 @@ describe("SessionConfig", () => {
     it.effect("defaults apply when only the secret is set", () =>
       Effect.gen(function*() {
         const s = yield* load([["REDIS_SESSIONS_SECRET", SECRET]])
-        assert.strictEqual(s.session.timeout, 1200)
+        assert.strictEqual(seconds(s.session.timeout), 1200)
         assert.strictEqual(s.session.cookieName, "session")
         assert.strictEqual(s.redis.host, "localhost")
       }))
@@ -830,10 +851,29 @@ describe("SessionConfig", () => {
           ["REDIS_SESSIONS_COOKIE_SECURE", "ture"]
         ]))
         assert.isTrue(ConfigError.isConfigError(e))
-        const text = String(e)
-        assert.include(text, "redis.sessions.timeout")
-        assert.include(text, "redis.sessions.cookie_secure")
-        assert.isTrue(ConfigError.isInvalidData(e))
+        assert.deepStrictEqual(leaves(e), [
+          [
+            "InvalidData",
+            "redis.sessions.cookie_secure",
+            "Expected a boolean (true/yes/on/y/t/1 or false/no/off/n/f/0), actual \"ture\""
+          ],
+          ["InvalidData", "redis.sessions.timeout", "Expected an integer, actual \"abc\""]
+        ])
+      }))
+
+    it.effect("a rule that spans settings fails at the path of the setting it names", () =>
+      Effect.gen(function*() {
+        const e = yield* Effect.flip(
+          load([["REDIS_SESSIONS_SECRET", SECRET], ["REDIS_SESSIONS_COOKIE_NAME", "__Host-sid"]])
+        )
+        assert.deepStrictEqual(leaves(e), [
+          ["InvalidData", "redis.sessions.cookie_name", "a __Host- cookie requires cookie_secure = true"]
+        ])
+        const missing = yield* Effect.flip(load([["REDIS_SESSIONS_TIMEOUT", "60"]]))
+        assert.deepStrictEqual(leaves(missing).map(([kind, path]) => [kind, path]), [[
+          "MissingData",
+          "redis.sessions.secret"
+        ]])
       }))
 
     it.effect("a missing secret is a ConfigError naming the secret", () =>
@@ -860,7 +900,7 @@ describe("SessionConfig", () => {
           process.env.REDIS_SESSIONS_COOKIE_NAME = "envsid"
           const s = yield* Effect.withConfigProvider(SessionConfig.config, env)
           assert.strictEqual(Redacted.value(s.session.secrets[0]), SECRET)
-          assert.strictEqual(s.session.timeout, 90)
+          assert.strictEqual(seconds(s.session.timeout), 90)
           assert.strictEqual(s.session.cookieName, "envsid")
 
           process.env.REDIS_SESSIONS_TIMEOUT = "0"
@@ -879,7 +919,7 @@ describe("SessionConfig", () => {
         const options = yield* Effect.provide(SessionConfig.SessionConfig, SessionConfig.layerConfig()).pipe(
           Effect.withConfigProvider(provider([["REDIS_SESSIONS_SECRET", SECRET], ["REDIS_SESSIONS_TIMEOUT", "61"]]))
         )
-        assert.strictEqual(options.timeout, 61)
+        assert.strictEqual(seconds(options.timeout), 61)
         const failed = yield* Effect.either(
           Effect.provide(SessionConfig.SessionConfig, SessionConfig.layerConfig()).pipe(
             Effect.withConfigProvider(provider([["REDIS_SESSIONS_TIMEOUT", "61"]]))

@@ -23,7 +23,7 @@ import { SessionStore } from "../src/SessionStore.js"
 import { storeContract } from "./contract/storeContract.js"
 import { Browser } from "./utils/Browser.js"
 import { type RedisCluster, type RedisServer, startCluster } from "./utils/RedisServer.js"
-import { serve, writeKeysConcurrently } from "./utils/testApp.js"
+import { serve, storeFromSettings, writeKeysConcurrently } from "./utils/testApp.js"
 import {
   describeSummary,
   FAULT_TEST_TIMEOUT_MS,
@@ -162,7 +162,7 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "120 seconds" })("Redis
           assert.strictEqual(Option.getOrThrow(yield* store.load(key)).fields.get("a"), "1")
           assert.isTrue(yield* Effect.promise(() => existsOnOwner(cluster, sessionKey("", key))))
         }
-      }).pipe(Effect.provide(RedisSession.layerServicesFromSettings(settings)))
+      }).pipe(Effect.provide(storeFromSettings(settings)))
     }).pipe(Effect.scoped))
 })
 

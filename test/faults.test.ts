@@ -37,7 +37,7 @@ import { serve, storedSession } from "./utils/testApp.js"
 
 const SECRET = "a-fault-injection-test-secret-of-40-chars"
 /** Seconds, as `RedisSession.layer` takes them. */
-const FAST = { commandTimeout: 0.5, connectTimeout: 1 } as const
+const FAST = { commandTimeout: "500 millis", connectTimeout: "1 second" } as const
 /** Half of the 10 s client abort of `Browser`: a request that takes longer is a hang. */
 const HANG_GUARD_MS = 5_000
 const TIMEOUT = 60_000
@@ -112,7 +112,7 @@ describe("Redis faults over HTTP", () => {
       const port = yield* run(() => freePort())
       const url = `redis://127.0.0.1:${port}`
       const started = Date.now()
-      const error = yield* Layer.build(RedisSession.layerServices({ secret: SECRET, url, ...FAST })).pipe(
+      const error = yield* Layer.build(RedisSession.layer({ secret: SECRET, url, ...FAST })).pipe(
         Effect.scoped,
         Effect.flip
       )
@@ -164,9 +164,9 @@ describe("Redis faults over HTTP", () => {
   test("killed mid-traffic then restarted: 503s while down, 200s elsewhere, no hang, bounded memory, recovery", () =>
     Effect.gen(function*() {
       const redis = yield* scopedRedis()
-      // RedisSession.layerServices' composition, with the client at hand for the queue checks
+      // RedisSession.layer's composition, with the client at hand for the queue checks
       const clientContext = yield* Layer.build(
-        RedisClient.layer({ url: Redacted.make(redis.url), commandTimeout: 500, connectTimeout: 1000 })
+        RedisClient.layer({ url: Redacted.make(redis.url), commandTimeout: "500 millis", connectTimeout: "1 second" })
       )
       const client = Context.get(clientContext, RedisClient.RedisClient).client
       const app = yield* serve(

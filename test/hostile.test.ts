@@ -30,7 +30,7 @@ import type * as SessionIndex from "../src/SessionIndex.js"
 import { Browser, parseSetCookie, type Reply } from "./utils/Browser.js"
 import { rawRequest, type RawResponse, sleep } from "./utils/load.js"
 import { type CommandRecorder, commandsDuring, freePort, type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { Routes } from "./utils/testApp.js"
+import { memorySessions, Routes } from "./utils/testApp.js"
 
 const SECRET = "a-hostile-input-test-secret-of-40-chars!"
 const NEW_SECRET = "the-rotated-in-secret-of-at-least-32-chars"
@@ -103,7 +103,7 @@ const HostileLive = Layer.scoped(
   Effect.gen(function*() {
     const redis = yield* TestRedis
     const main = yield* serveRedis(redis, { maxSize: MAX_SIZE })
-    const memory = yield* serveWith(RedisSession.layerMemory({ secret: SECRET, maxSize: MAX_SIZE }))
+    const memory = yield* serveWith(memorySessions({ secret: SECRET, maxSize: MAX_SIZE }))
     return { redis, main, memory }
   }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
 ).pipe(Layer.provide(TestRedis.layer))
@@ -650,7 +650,7 @@ layer(HostileLive, { excludeTestServices: true, timeout: "60 seconds" })("hostil
   it.effect("absolute timeout: a session used every 300 ms ends 2 s after creation; its TTL never outlives that", () =>
     hostile((h) =>
       Effect.gen(function*() {
-        const app = yield* serveRedis(h.redis, { absoluteTimeout: 2, timeout: 1200 })
+        const app = yield* serveRedis(h.redis, { absoluteTimeout: "2 seconds", timeout: "20 minutes" })
         yield* run(async () => {
           const admin = h.redis.admin()
           const browser = new Browser(app.url)

@@ -7,7 +7,7 @@ import * as RedisSession from "../src/RedisSession.js"
 import type { IndexedSession } from "../src/SessionIndex.js"
 import { Browser } from "./utils/Browser.js"
 import { type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { serve } from "./utils/testApp.js"
+import { memorySessions, serve } from "./utils/testApp.js"
 
 const SECRET = "a-logout-everywhere-test-secret-40-chars!"
 
@@ -29,7 +29,7 @@ const AppsLive = Layer.scoped(
     const capped = yield* serve(
       RedisSession.layer({ secret: SECRET, url: redis.url, prefix: "capped:", maxSessionsPerPrincipal: 2 })
     )
-    const memory = yield* serve(RedisSession.layerMemory({ secret: SECRET }))
+    const memory = yield* serve(memorySessions({ secret: SECRET }))
     return { redis, open, capped, memory }
   })
 ).pipe(Layer.provide(TestRedis.layer))

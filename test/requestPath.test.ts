@@ -16,9 +16,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as HttpSession from "../src/HttpSession.js"
 import { indexKey, sessionKey } from "../src/internal/keys.js"
-import * as RedisSession from "../src/RedisSession.js"
+import * as RedisClient from "../src/RedisClient.js"
+import * as RedisSessionStore from "../src/RedisSessionStore.js"
 import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionIndex from "../src/SessionIndex.js"
@@ -31,7 +33,7 @@ const SECRET = "a-request-path-test-secret-of-40-chars!!"
 const PREFIX = "rp:"
 /** Small enough that a test can exceed it cheaply. */
 const MAX_SIZE = 8_000
-const OPTIONS = { secret: SECRET, prefix: PREFIX, timeout: 600, maxSize: MAX_SIZE }
+const OPTIONS = { secret: SECRET, prefix: PREFIX, timeout: "10 minutes", maxSize: MAX_SIZE } as const
 
 // -----------------------------------------------------------------------------------------------------
 // Redis key names (the only place that knows them; update here if the naming changes)
@@ -232,7 +234,16 @@ const BackendsLive = Layer.scoped(
     const redisLog: StoreLog = { calls: [], indexed: [] }
     const memoryLog: StoreLog = { calls: [], indexed: [] }
     const redisUrl = yield* serve(
-      recorded(RedisSession.layerServices({ ...OPTIONS, url: server.url }), redisLog, 0),
+      recorded(
+        Layer.merge(
+          SessionConfig.layer(OPTIONS),
+          RedisSessionStore.layer({ prefix: PREFIX }).pipe(
+            Layer.provide(RedisClient.layer({ url: Redacted.make(server.url) }))
+          )
+        ),
+        redisLog,
+        0
+      ),
       Routes
     )
     const memoryUrl = yield* serve(

@@ -25,7 +25,7 @@ import { SessionStore } from "../src/SessionStore.js"
 import { storeContract } from "./contract/storeContract.js"
 import { Browser } from "./utils/Browser.js"
 import { type RedisSentinelSetup, type RedisServer, startSentinel } from "./utils/RedisServer.js"
-import { serve, writeKeysConcurrently } from "./utils/testApp.js"
+import { serve, storeFromSettings, writeKeysConcurrently } from "./utils/testApp.js"
 import {
   describeSummary,
   FAULT_TEST_TIMEOUT_MS,
@@ -131,7 +131,7 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "120 seconds" })("Redis
         // it went to the master the Sentinels named
         const master = yield* Effect.promise(() => currentMaster(setup))
         assert.strictEqual(yield* Effect.promise(() => master.admin().exists(sessionKey("", key))), 1)
-      }).pipe(Effect.provide(RedisSession.layerServicesFromSettings(settings)))
+      }).pipe(Effect.provide(storeFromSettings(settings)))
     }).pipe(Effect.scoped))
 })
 

@@ -41,7 +41,7 @@ const ReplicatedLive = Layer.scoped(
       )
     )
     const url = yield* serve(
-      RedisSession.layer({ secret: SECRET, url: master.url, commandTimeout: 2, waitReplicas: 1 })
+      RedisSession.layer({ secret: SECRET, url: master.url, commandTimeout: "2 seconds", waitReplicas: 1 })
     )
     return { master, replica, url }
   })

@@ -1,4 +1,5 @@
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
@@ -6,7 +7,6 @@ import * as Schema from "effect/Schema"
 import type { Codec } from "../Session.js"
 import type { SessionOptions } from "../SessionConfig.js"
 import {
-  IdGenerationError,
   InvalidTimeout,
   type SessionConflict,
   SessionEncodeError,
@@ -15,14 +15,8 @@ import {
 } from "../SessionError.js"
 import * as SessionId from "../SessionId.js"
 import { isSessionKey, type SessionKey } from "../SessionKey.js"
-import {
-  type Changes,
-  lifetime,
-  type Limits,
-  MAX_TIMEOUT,
-  type SessionStore,
-  type StoredSession
-} from "../SessionStore.js"
+import type { Changes, Limits, SessionStore, StoredSession } from "../SessionStore.js"
+import { lifetime, MAX_TIMEOUT } from "./storage.js"
 
 const REMOVED = Symbol("removed")
 const CREATE_ATTEMPTS = 5
@@ -52,6 +46,10 @@ const Ended: Outcome = { _tag: "Ended" }
 /** What every request of one application shares. */
 export interface Services {
   readonly options: SessionOptions
+  /** `options.timeout` in seconds. */
+  readonly timeout: number
+  /** `options.absoluteTimeout` in milliseconds. */
+  readonly absoluteTimeout: number | undefined
   readonly limits: Limits
   readonly store: SessionStore["Type"]
   readonly codec: Codec["Type"]
@@ -112,7 +110,7 @@ export class RequestSession {
   private waiters: Deferred.Deferred<void, SessionStoreError> | undefined
 
   constructor(readonly services: Services, private readonly source: string | undefined) {
-    this.timeout = services.options.timeout
+    this.timeout = services.timeout
   }
 
   // -------------------------------------------------------------------------
@@ -141,10 +139,10 @@ export class RequestSession {
     this.dirty = false
     this.timeoutChange = undefined
     this.principal = this.principalChange = undefined
-    this.timeout = this.services.options.timeout
+    this.timeout = this.services.timeout
     this.created = now
-    const absolute = this.services.options.absoluteTimeout
-    this.absoluteDeadline = absolute === undefined ? undefined : now + absolute * 1000
+    const absolute = this.services.absoluteTimeout
+    this.absoluteDeadline = absolute === undefined ? undefined : now + absolute
   }
 
   private fresh(): Effect.Effect<void> {
@@ -292,9 +290,11 @@ export class RequestSession {
   isNew(): Effect.Effect<boolean, SessionStoreError> {
     return this.read(() => this.phase === "Fresh")
   }
+  /** Epoch milliseconds. */
   createdAt(): Effect.Effect<number, SessionStoreError> {
-    return this.read(() => this.created / 1000)
+    return this.read(() => this.created)
   }
+  /** Seconds. */
   idleTimeout(): Effect.Effect<number, SessionStoreError> {
     return this.read(() => this.timeout)
   }
@@ -393,9 +393,15 @@ export class RequestSession {
       this.sessionId = undefined
     })
   }
-  adjustTimeout(seconds: number): Effect.Effect<void, InvalidTimeout> {
+  adjustTimeout(timeout: Duration.DurationInput): Effect.Effect<void, InvalidTimeout> {
+    const duration = Duration.decodeUnknown(timeout)
+    const seconds = Option.isSome(duration) ? Duration.toSeconds(duration.value) : Number.NaN
     if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TIMEOUT) {
-      return Effect.fail(new InvalidTimeout({ timeout: seconds }))
+      return Effect.fail(
+        new InvalidTimeout({
+          timeout: Option.match(duration, { onNone: () => String(timeout), onSome: Duration.format })
+        })
+      )
     }
     return Effect.map(this.writable(), () => {
       this.timeout = this.timeoutChange = seconds
@@ -418,7 +424,7 @@ export class RequestSession {
    */
   commit(
     failed: boolean
-  ): Effect.Effect<Outcome, SessionStoreError | SessionConflict | SessionTooLarge | IdGenerationError> {
+  ): Effect.Effect<Outcome, SessionStoreError | SessionConflict | SessionTooLarge> {
     switch (this.phase) {
       case "Unloaded":
         return this.dirty ? this.commitChanges(failed) : Effect.succeed(Unchanged)
@@ -498,14 +504,18 @@ export class RequestSession {
     }
     const attempt = (
       remaining: number
-    ): Effect.Effect<Outcome, SessionStoreError | SessionTooLarge | IdGenerationError> =>
+    ): Effect.Effect<Outcome, SessionStoreError | SessionTooLarge> =>
       Effect.flatMap(this.currentId(), (id) => {
-        if (!SessionId.isValid(id)) return Effect.fail(new IdGenerationError({ reason: "InvalidId" }))
+        if (!SessionId.isValid(id)) {
+          return Effect.dieMessage("The session id generator returned an id that is empty, too long or not cookie-safe")
+        }
         return Effect.flatMap(
           this.services.store.create(id, session, this.services.limits, this.replaces),
           (created) => {
             if (created) return Effect.succeed<Outcome>({ _tag: "Live", id, isNew: true, renewed: true })
-            if (remaining <= 1) return Effect.fail(new IdGenerationError({ reason: "Collision" }))
+            if (remaining <= 1) {
+              return Effect.dieMessage("The session id generator kept returning ids that are already in use")
+            }
             this.sessionId = undefined
             return attempt(remaining - 1)
           }

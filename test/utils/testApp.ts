@@ -1,15 +1,32 @@
 import { HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
+import * as HttpSession from "../../src/HttpSession.js"
+import * as RedisSessionStore from "../../src/RedisSessionStore.js"
 import * as Session from "../../src/Session.js"
+import * as SessionConfig from "../../src/SessionConfig.js"
 import * as SessionIndex from "../../src/SessionIndex.js"
 import * as SessionKey from "../../src/SessionKey.js"
+import * as SessionStore from "../../src/SessionStore.js"
 import { Browser } from "./Browser.js"
+
+/** The `HttpLayerRouter` session middleware on the in-memory store. */
+export const memorySessions = (options: SessionConfig.Options) =>
+  HttpSession.layerRouter.pipe(Layer.provide([SessionStore.layerMemory, SessionConfig.layer(options)]))
+
+/** A Redis `SessionStore` from a `redis.sessions.*` settings record, read through `RedisSessionStore.layerConfig`. */
+export const storeFromSettings = (settings: Readonly<Record<string, string>>) =>
+  RedisSessionStore.layerConfig().pipe(
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(settings)))))
+  )
 
 export const Count = SessionKey.make("count", Schema.Int)
 export const User = SessionKey.make("user", Schema.String)
@@ -116,14 +133,14 @@ export const Routes = HttpLayerRouter.addAll([
     })
   ),
   HttpLayerRouter.route("GET", "/dump", Effect.map(Session.entries, (e) => text(Object.fromEntries(e)))),
-  HttpLayerRouter.route("GET", "/id", Effect.map(Session.id, text)),
+  HttpLayerRouter.route("GET", "/id", Effect.map(Session.id, (id) => text(Redacted.value(id)))),
   HttpLayerRouter.route("GET", "/is-new", Effect.map(Session.isNew, (n) => text(String(n)))),
-  HttpLayerRouter.route("GET", "/timeout", Effect.map(Session.timeout, (n) => text(String(n)))),
+  HttpLayerRouter.route("GET", "/timeout", Effect.map(Session.timeout, (t) => text(String(Duration.toSeconds(t))))),
   HttpLayerRouter.route(
     "GET",
     "/adjust/:seconds",
     Effect.gen(function*() {
-      yield* Session.adjustTimeout(Number(yield* param("seconds")))
+      yield* Session.adjustTimeout(Duration.seconds(Number(yield* param("seconds"))))
       return text("ok")
     }).pipe(Effect.catchTag("InvalidTimeout", () => Effect.succeed(HttpServerResponse.text("bad", { status: 400 }))))
   ),

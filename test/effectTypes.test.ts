@@ -1,0 +1,90 @@
+import { Cookies, HttpClient, HttpClientResponse, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import * as HttpSession from "../src/HttpSession.js"
+import * as Session from "../src/Session.js"
+import * as SessionConfig from "../src/SessionConfig.js"
+import * as SessionStore from "../src/SessionStore.js"
+
+const SECRET = "a-secret-of-at-least-32-characters!!"
+
+const Described = Schema.Struct({
+  id: Schema.String,
+  idShown: Schema.String,
+  created: Schema.Number,
+  timeout: Schema.Number
+})
+
+const describeSession = Effect.gen(function*() {
+  const id = yield* Session.id
+  return {
+    id: Redacted.value(id),
+    idShown: `${id}`,
+    created: DateTime.toEpochMillis(yield* Session.created),
+    timeout: Duration.toMillis(yield* Session.timeout)
+  }
+})
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.post(
+    "/login",
+    Effect.zipRight(Session.set("user", "alice"), describeSession).pipe(Effect.flatMap(HttpServerResponse.json))
+  ),
+  HttpRouter.get("/describe", Effect.flatMap(describeSession, HttpServerResponse.json)),
+  HttpRouter.post(
+    "/timeout/:value",
+    Effect.gen(function*() {
+      const { value } = yield* HttpRouter.params
+      return yield* Session.adjustTimeout(value as Duration.DurationInput).pipe(
+        Effect.as(HttpServerResponse.text("ok")),
+        Effect.catchTag("InvalidTimeout", (error) => HttpServerResponse.text(error.timeout, { status: 400 }))
+      )
+    })
+  )
+)
+
+const Server = HttpServer.serve(router.pipe(HttpSession.middleware)).pipe(
+  Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret: SECRET, timeout: "20 minutes" })]),
+  Layer.provideMerge(NodeHttpServer.layerTest)
+)
+
+describe("Session speaks Effect's types", () => {
+  it.scoped("id is Redacted, created a DateTime.Utc from the Clock, timeout a Duration; adjustTimeout takes a DurationInput", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 11, 3, 12, 0, 0))
+      const jar = yield* Ref.make(Cookies.empty)
+      const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withCookiesRef(jar))
+      const read = (request: Effect.Effect<HttpClientResponse.HttpClientResponse, unknown>) =>
+        Effect.flatMap(request, HttpClientResponse.schemaBodyJson(Described))
+
+      const login = yield* read(client.post("/login"))
+      assert.strictEqual(login.idShown, "<redacted>")
+      assert.match(login.id, /^[0-9a-f]{32,}$/)
+      assert.strictEqual(login.created, Date.UTC(2026, 11, 3, 12, 0, 0))
+      assert.strictEqual(login.timeout, 20 * 60 * 1000)
+
+      yield* TestClock.adjust("5 minutes")
+      assert.strictEqual((yield* client.post("/timeout/90 minutes")).status, 200)
+      const later = yield* read(client.get("/describe"))
+      assert.strictEqual(later.id, login.id)
+      assert.strictEqual(later.created, login.created, "created is when the session began, not this request")
+      assert.strictEqual(later.timeout, 90 * 60 * 1000)
+
+      const refused = yield* client.post("/timeout/1500 millis")
+      assert.strictEqual(refused.status, 400)
+      assert.strictEqual(yield* refused.text, "1s 500ms")
+      assert.strictEqual(
+        (yield* read(client.get("/describe"))).timeout,
+        90 * 60 * 1000,
+        "a refused timeout changes nothing"
+      )
+    }).pipe(Effect.provide(Server)))
+})
