@@ -552,12 +552,16 @@ export const make = (options: Options): Effect.Effect<Settings, SessionConfigErr
   return fromSettings(settings)
 }
 
-/** One setting from `Config`, decoded by the same rules as a settings record; errors keep its path. */
+/**
+ * One setting from `Config`, decoded by the same rules as a settings record; errors keep its path.
+ * Credentials are read with `Config.redacted` and never appear in an error message.
+ */
 const setting = (key: Setting): Config.Config<Option.Option<unknown>> =>
-  Config.string(key).pipe(
+  (SENSITIVE.has(key) ? Config.map(Config.redacted(), Redacted.value) : Config.string()).pipe(
     Config.mapOrFail((value) =>
       Either.mapLeft(decodeSetting(key, value), (message) => ConfigError.InvalidData([], message))
     ),
+    Config.nested(key),
     Config.withDescription(DESCRIPTIONS[key]),
     Config.option
   )

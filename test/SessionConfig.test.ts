@@ -876,6 +876,21 @@ describe("SessionConfig", () => {
         ]])
       }))
 
+    it.effect("a bad credential fails at its path without repeating the value", () =>
+      Effect.gen(function*() {
+        const e = yield* Effect.flip(load([
+          ["REDIS_SESSIONS_SECRET", "short-but-very-private"],
+          ["REDIS_SESSIONS_URL", "http://user:hunter2@cache.example"]
+        ]))
+        const failures = leaves(e)
+        assert.deepStrictEqual(failures.map(([kind, path]) => [kind, path]), [
+          ["InvalidData", "redis.sessions.secret"],
+          ["InvalidData", "redis.sessions.url"]
+        ])
+        assert.notInclude(String(e), "short-but-very-private")
+        assert.notInclude(String(e), "hunter2")
+      }))
+
     it.effect("a missing secret is a ConfigError naming the secret", () =>
       Effect.gen(function*() {
         const e = yield* Effect.flip(load([["REDIS_SESSIONS_TIMEOUT", "60"]]))
