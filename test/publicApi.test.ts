@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -12,6 +13,7 @@ import * as TestClock from "effect/TestClock"
 import * as HttpSession from "../src/HttpSession.js"
 import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
+import * as SessionId from "../src/SessionId.js"
 import * as SessionStore from "../src/SessionStore.js"
 
 const SECRET = "a-secret-of-at-least-32-characters!!"
@@ -36,7 +38,11 @@ const describeSession = Effect.gen(function*() {
 const router = HttpRouter.empty.pipe(
   HttpRouter.post(
     "/login",
-    Effect.zipRight(Session.set("user", "alice"), describeSession).pipe(Effect.flatMap(HttpServerResponse.json))
+    Session.set("user", "alice").pipe(
+      Effect.zipRight(Session.bind("alice")),
+      Effect.zipRight(describeSession),
+      Effect.flatMap(HttpServerResponse.json)
+    )
   ),
   HttpRouter.get("/describe", Effect.flatMap(describeSession, HttpServerResponse.json)),
   HttpRouter.post(
@@ -51,10 +57,11 @@ const router = HttpRouter.empty.pipe(
   )
 )
 
-const Server = HttpServer.serve(router.pipe(HttpSession.middleware)).pipe(
-  Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret: SECRET, timeout: "20 minutes" })]),
-  Layer.provideMerge(NodeHttpServer.layerTest)
-)
+const serve = (store: Layer.Layer<SessionStore.SessionStore> = SessionStore.layerMemory) =>
+  HttpServer.serve(router.pipe(HttpSession.middleware)).pipe(
+    Layer.provide([store, SessionConfig.layer({ secret: SECRET, timeout: "20 minutes" })]),
+    Layer.provideMerge(NodeHttpServer.layerTest)
+  )
 
 describe("Session speaks Effect's types", () => {
   it.scoped("id is Redacted, created a DateTime.Utc from the Clock, timeout a Duration; adjustTimeout takes a DurationInput", () =>
@@ -86,5 +93,53 @@ describe("Session speaks Effect's types", () => {
         90 * 60 * 1000,
         "a refused timeout changes nothing"
       )
-    }).pipe(Effect.provide(Server)))
+    }).pipe(Effect.provide(serve())))
+})
+
+describe("a broken id generator is a programming error", () => {
+  const attempt = (generate: SessionId.Generator["Type"]) =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.makeMemory
+      const response = yield* Effect.flatMap(HttpClient.HttpClient, (client) => client.post("/login")).pipe(
+        Effect.provide(serve(Layer.succeed(SessionStore.SessionStore, store))),
+        Effect.provideService(SessionId.Generator, generate)
+      )
+      const stored = yield* store.list("alice")
+      return { status: response.status, body: yield* response.text, cookie: response.headers["set-cookie"], stored }
+    })
+
+  it.scoped("an id that is not cookie-safe: 500 with a body that says nothing, no cookie, nothing stored", () =>
+    Effect.gen(function*() {
+      const result = yield* attempt(() => Effect.succeed("../../etc/passwd"))
+      assert.strictEqual(result.status, 500)
+      assert.strictEqual(result.body, "Internal Server Error")
+      assert.isUndefined(result.cookie)
+      assert.deepStrictEqual(result.stored, [])
+    }))
+
+  it.scoped("only ids already in use: 500 after a bounded number of attempts, the existing session untouched", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const store = yield* SessionStore.makeMemory
+      yield* store.create("fixed-id-0123456789", {
+        fields: new Map([["user", "\"bob\""]]),
+        created: 0,
+        timeout: 60,
+        absoluteDeadline: undefined,
+        principal: undefined
+      }, SessionStore.noLimits)
+      const exit = yield* Effect.flatMap(HttpClient.HttpClient, (client) => client.post("/login")).pipe(
+        Effect.provide(serve(Layer.succeed(SessionStore.SessionStore, store))),
+        Effect.provideService(SessionId.Generator, () => Effect.sync(() => (calls++, "fixed-id-0123456789"))),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isSuccess(exit))
+      if (Exit.isSuccess(exit)) {
+        assert.strictEqual(exit.value.status, 500)
+        assert.strictEqual(yield* exit.value.text, "Internal Server Error")
+      }
+      assert.strictEqual(calls, 5)
+      const kept = yield* store.load("fixed-id-0123456789")
+      assert.strictEqual(kept._tag === "Some" ? kept.value.fields.get("user") : undefined, "\"bob\"")
+    }))
 })
