@@ -236,16 +236,18 @@ const withSession = <E, R>(
  *
  * @example
  * ```ts
- * import { HttpSession, RedisSession, Session } from "effect-redis-sessions"
+ * import { HttpSession, RedisSessionStore, Session, SessionConfig } from "effect-redis-sessions"
  * import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
  * import { Effect, Layer } from "effect"
  *
  * const router = HttpRouter.empty.pipe(
  *   HttpRouter.get("/", Effect.map(Session.get("name"), (name) => HttpServerResponse.text(String(name))))
  * )
- * const app = router.pipe(HttpSession.middleware, HttpServer.serve(), Layer.provide(RedisSession.layerServicesFromSettings({
- *   "redis.sessions.secret": "a-secret-of-at-least-32-characters!!"
- * })))
+ * const app = router.pipe(
+ *   HttpSession.middleware,
+ *   HttpServer.serve(),
+ *   Layer.provide([SessionConfig.layerConfig(), RedisSessionStore.layerConfig()])
+ * )
  * ```
  *
  * @since 0.1.0
@@ -259,7 +261,7 @@ export const middleware = HttpMiddleware.make((app) =>
 
 /**
  * Middleware for `HttpLayerRouter`: provide this layer to routes and every route gets `Session` (and
- * `SessionIndex`). Needs `SessionConfig` and `SessionStore` (see `RedisSession` for ready-made layers).
+ * `SessionIndex`). Needs `SessionConfig` and `SessionStore` (`RedisSession` has it ready made on Redis).
  *
  * @example
  * ```ts
@@ -304,7 +306,8 @@ export class HttpApiSession extends HttpApiMiddleware.Tag<HttpApiSession>()(
 ) {}
 
 /**
- * Implements {@link HttpApiSession}; needs `SessionConfig` and `SessionStore` (see `RedisSession.layerServices`).
+ * Implements {@link HttpApiSession}; needs `SessionConfig` and `SessionStore` (`SessionConfig.layer*` and
+ * `RedisSessionStore.layer*`, or `SessionStore.layerMemory`).
  *
  * @example
  * ```ts

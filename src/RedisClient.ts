@@ -375,7 +375,8 @@ export const layer = (options: Options): Layer.Layer<RedisClient, RedisError> =>
  * import { RedisClient } from "effect-redis-sessions"
  * import { Redis } from "ioredis"
  *
- * const client = new Redis({ commandTimeout: 500, enableOfflineQueue: false })
+ * // lazyConnect: the application connects it when it starts (client.connect())
+ * const client = new Redis({ lazyConnect: true, commandTimeout: 500, enableOfflineQueue: false })
  * const RedisLive = RedisClient.layerFromClient(client)
  * ```
  *

@@ -106,10 +106,11 @@ export const layerConfig = (
  * @example
  * ```ts
  * import { RedisSessionLive } from "effect-redis-sessions/RedisSession"
- * import { HttpLayerRouter } from "@effect/platform"
- * import { Layer } from "effect"
+ * import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
+ * import { Effect, Layer } from "effect"
+ * import { Session } from "effect-redis-sessions"
  *
- * declare const Routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter>
+ * const Routes = HttpLayerRouter.add("GET", "/", Effect.as(Session.set("seen", true), HttpServerResponse.text("hi")))
  * const Server = HttpLayerRouter.serve(Routes.pipe(Layer.provide(RedisSessionLive)))
  * ```
  *

@@ -28,8 +28,7 @@ import * as Schema from "effect/Schema"
  * import { SessionConfig } from "effect-redis-sessions"
  * import { Effect } from "effect"
  *
- * declare const settings: Record<string, string>
- * const checked = SessionConfig.fromSettings(settings).pipe(
+ * const checked = SessionConfig.fromSettings({ "redis.sessions.secret": "too short", "redis.sessions.port": "http" }).pipe(
  *   Effect.tapErrorTag("SessionConfigError", (error) =>
  *     Effect.forEach(error.issues, (issue) => Effect.logError(`${issue.key} ${issue.message}`)))
  * )
@@ -109,7 +108,11 @@ export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
   reason: Schema.Literal("Connection", "Timeout", "Command", "Closed", "Replication"),
   operation: Schema.String
 }, HttpApiSchema.annotations({ status: 503 })) implements HttpServerRespondable.Respondable {
-  /** The client's error; kept out of the schema so it never reaches a response body. */
+  /**
+   * The client's error; kept out of the schema so it never reaches a response body.
+   *
+   * @since 0.2.0
+   */
   override readonly cause: unknown
   constructor(
     props: {
@@ -126,6 +129,11 @@ export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
     const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
     return `Redis ${this.reason} error during ${this.operation}${detail}`
   }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.1.0
+   */
   [HttpServerRespondable.symbol]() {
     return respond(503, "Session store unavailable")
   }
@@ -156,7 +164,11 @@ export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("
   reason: Schema.Literal("Unavailable", "Timeout", "Replication"),
   operation: Schema.String
 }, HttpApiSchema.annotations({ status: 503 })) implements HttpServerRespondable.Respondable {
-  /** The store's own error; kept out of the schema so it never reaches a response body. */
+  /**
+   * The store's own error; kept out of the schema so it never reaches a response body.
+   *
+   * @since 0.2.0
+   */
   override readonly cause: unknown
   constructor(
     props: {
@@ -173,6 +185,11 @@ export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("
     const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
     return `Session store ${this.reason} during ${this.operation}${detail}`
   }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.1.0
+   */
   [HttpServerRespondable.symbol]() {
     return respond(503, "Session store unavailable")
   }
@@ -202,6 +219,11 @@ export class SessionConflict extends Schema.TaggedError<SessionConflict>()("Sess
   override get message(): string {
     return `Session key "${this.key}" was changed by a concurrent request`
   }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.1.0
+   */
   [HttpServerRespondable.symbol]() {
     return respond(409, "Session changed concurrently, please retry")
   }
@@ -232,6 +254,11 @@ export class SessionTooLarge extends Schema.TaggedError<SessionTooLarge>()("Sess
   override get message(): string {
     return `Session of ${this.size} bytes exceeds the limit of ${this.maxSize} bytes`
   }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.1.0
+   */
   [HttpServerRespondable.symbol]() {
     return respond(413, "Session too large")
   }
@@ -257,7 +284,11 @@ export class SessionTooLarge extends Schema.TaggedError<SessionTooLarge>()("Sess
 export class SessionEncodeError extends Schema.TaggedError<SessionEncodeError>()("SessionEncodeError", {
   key: Schema.String
 }, HttpApiSchema.annotations({ status: 400 })) implements HttpServerRespondable.Respondable {
-  /** Why the value was refused (a `ParseError` or the codec's error); kept out of the schema and of responses. */
+  /**
+   * Why the value was refused (a `ParseError` or the codec's error); kept out of the schema and of responses.
+   *
+   * @since 0.2.0
+   */
   override readonly cause: unknown
   constructor(props: { readonly key: string; readonly cause?: unknown }, options?: Schema.MakeOptions) {
     super({ key: props.key }, options)
@@ -266,6 +297,11 @@ export class SessionEncodeError extends Schema.TaggedError<SessionEncodeError>()
   override get message(): string {
     return `Cannot store a value under session key "${this.key}"`
   }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.1.0
+   */
   [HttpServerRespondable.symbol]() {
     return respond(400, "Invalid session value")
   }
@@ -296,6 +332,11 @@ export class InvalidTimeout extends Schema.TaggedError<InvalidTimeout>()("Invali
   override get message(): string {
     return `Session timeout must be whole seconds from 1 s to ten years, got ${this.timeout}`
   }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.1.0
+   */
   [HttpServerRespondable.symbol]() {
     return respond(400, "Invalid session timeout")
   }

@@ -91,9 +91,10 @@ export const sign = (id: string, secret: Redacted.Redacted<string>): string =>
  * import { SessionId } from "effect-redis-sessions"
  * import { Option, Redacted } from "effect"
  *
- * declare const cookie: string
- * const secrets = [Redacted.make(process.env.SESSION_SECRET!), Redacted.make(process.env.PREVIOUS_SESSION_SECRET!)]
- * const reissue = Option.exists(SessionId.verify(cookie, secrets), (verified) => verified.stale)
+ * const current = Redacted.make("the-newest-secret-of-at-least-32-characters")
+ * const previous = Redacted.make("the-previous-secret-of-at-least-32-characters")
+ * const cookie = SessionId.sign("0123456789abcdef0123456789abcdef", previous)
+ * const reissue = Option.exists(SessionId.verify(cookie, [current, previous]), (verified) => verified.stale) // true
  * ```
  *
  * @since 0.1.0

@@ -113,12 +113,15 @@ export const make: Effect.Effect<SessionIndexService, never, SessionStore> = Eff
  *
  * @example
  * ```ts
- * import { RedisSession, SessionIndex } from "effect-redis-sessions"
- * import { Layer } from "effect"
+ * import { RedisSessionStore, SessionIndex } from "effect-redis-sessions"
+ * import { Effect } from "effect"
  *
- * const IndexLive = SessionIndex.layer.pipe(
- *   Layer.provide(RedisSession.layerServices({ secret: "a-secret-of-at-least-32-characters!!" }))
- * )
+ * // a job that signs a user out everywhere, on the store the settings (REDIS_SESSIONS_*) name
+ * const signOutEverywhere = (userId: string) =>
+ *   Effect.flatMap(SessionIndex.SessionIndex, (index) => index.revokeAll(userId)).pipe(
+ *     Effect.provide(SessionIndex.layer),
+ *     Effect.provide(RedisSessionStore.layerConfig())
+ *   )
  * ```
  *
  * @since 0.1.0
