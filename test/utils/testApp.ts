@@ -236,3 +236,15 @@ export const serve = <E>(
     const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
     return `http://127.0.0.1:${address.port}`
   })
+
+/** The test routes with `session` on an in-process test server (`NodeHttpServer.layerTest`): gives `HttpClient`. */
+export const serveTest = <E>(
+  session: Layer.Layer<
+    | HttpLayerRouter.Request<"Requires", Session.Session>
+    | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
+    E
+  >
+) =>
+  HttpLayerRouter.serve(Routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layerTest)
+  )
