@@ -8,7 +8,7 @@ import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import { Browser } from "./utils/Browser.js"
 import { commandsDuring as recorded, type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { serve, storedSession, writeKeysConcurrently } from "./utils/testApp.js"
+import { gate, serve, storedSession, writeKeysConcurrently } from "./utils/testApp.js"
 
 const SECRET = "an-integration-test-secret-of-40-chars!!"
 
@@ -124,9 +124,11 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
       const key = keyOf(browser.cookie!)
       const tab = new Browser(url)
       tab.cookie = browser.cookie
-      const slow = tab.get("/slow-write/late/400")
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      const writer = gate()
+      const slow = tab.get(`/gated-write/late/${writer.name}`)
+      await writer.arrived() // it has loaded the session
       await browser.get("/logout")
+      writer.open()
       const reply = await slow
       assert.strictEqual(reply.status, 200)
       assert.strictEqual(await redis.admin().exists(key), 0)

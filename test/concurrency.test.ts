@@ -6,7 +6,7 @@ import { sessionKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
 import { Browser } from "./utils/Browser.js"
 import { type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { serve } from "./utils/testApp.js"
+import { gate, serve } from "./utils/testApp.js"
 
 const SECRET = "a-concurrency-test-secret-of-40-chars!!!"
 
@@ -65,7 +65,14 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("concurren
   it.effect("the same key written concurrently: last writer wins by default", () =>
     withApps(async ({ lastWriterWins }) => {
       const browser = await storedSession(lastWriterWins)
-      const replies = await Promise.all([browser.get("/slow-incr/300"), tabOf(browser).get("/slow-incr/300")])
+      const both = gate()
+      const pending = Promise.all([
+        browser.get(`/gated-incr/${both.name}`),
+        tabOf(browser).get(`/gated-incr/${both.name}`)
+      ])
+      await both.arrived(2) // both have read count = 1
+      both.open()
+      const replies = await pending
       assert.deepStrictEqual(replies.map((r) => r.status), [200, 200])
       assert.strictEqual((await browser.get("/read")).body, "2")
     }))
@@ -73,7 +80,14 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("concurren
   it.effect("strict mode: the second writer of a key changed meanwhile gets 409 and changes nothing", () =>
     withApps(async ({ strict }) => {
       const browser = await storedSession(strict)
-      const replies = await Promise.all([browser.get("/slow-incr/300"), tabOf(browser).get("/slow-incr/300")])
+      const both = gate()
+      const pending = Promise.all([
+        browser.get(`/gated-incr/${both.name}`),
+        tabOf(browser).get(`/gated-incr/${both.name}`)
+      ])
+      await both.arrived(2) // both have read count = 1
+      both.open()
+      const replies = await pending
       assert.deepStrictEqual(replies.map((r) => r.status).sort(), [200, 409])
       assert.strictEqual((await browser.get("/read")).body, "2")
       assert.strictEqual((await browser.get("/incr")).body, "3")
@@ -84,9 +98,11 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("concurren
       const browser = await storedSession(lastWriterWins)
       const oldCookie = browser.cookie!
       const oldKey = sessionKey("lww:", oldCookie.split(".")[0]!)
-      const slow = tabOf(browser).get("/slow-write/late/400")
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      const writer = gate()
+      const slow = tabOf(browser).get(`/gated-write/late/${writer.name}`)
+      await writer.arrived() // it has loaded the session
       assert.strictEqual((await browser.get("/login/mallory")).status, 200)
+      writer.open()
       await slow
       assert.strictEqual(await redis.admin().exists(oldKey), 0)
       const data = await dump(browser)

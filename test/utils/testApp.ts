@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
 import * as HttpSession from "../../src/HttpSession.js"
 import * as RedisSessionStore from "../../src/RedisSessionStore.js"
@@ -35,6 +36,57 @@ const text = (body: unknown) => HttpServerResponse.text(typeof body === "string"
 const param = (name: string) => Effect.map(HttpLayerRouter.params, (p) => p[name] ?? "")
 
 class Boom extends Error {}
+
+interface GateState {
+  arrivals: number
+  opened: boolean
+  readonly onArrival: Array<() => void>
+  readonly waiting: Array<() => void>
+}
+
+const gates = new Map<string, GateState>()
+
+const gateState = (name: string): GateState => {
+  let state = gates.get(name)
+  if (state === undefined) {
+    state = { arrivals: 0, opened: false, onArrival: [], waiting: [] }
+    gates.set(name, state)
+  }
+  return state
+}
+
+/** Inside a request: arrive at the named gate and wait there until the test opens it. */
+const passGate = (name: string) =>
+  Effect.async<void>((resume) => {
+    const state = gateState(name)
+    state.arrivals++
+    for (const notify of state.onArrival) notify()
+    if (state.opened) resume(Effect.void)
+    else state.waiting.push(() => resume(Effect.void))
+  })
+
+/**
+ * A rendezvous between a test and the requests it sends to `/gated-*` routes, so that a test orders requests
+ * by events instead of sleeps: `arrived(n)` resolves once `n` requests have loaded their session and wait at
+ * the gate; `open()` lets them go on.
+ */
+export const gate = (name = `gate-${randomUUID()}`) => ({
+  name,
+  arrived: (count = 1) =>
+    new Promise<void>((resolve) => {
+      const state = gateState(name)
+      const check = () => {
+        if (state.arrivals >= count) resolve()
+      }
+      state.onArrival.push(check)
+      check()
+    }),
+  open: () => {
+    const state = gateState(name)
+    state.opened = true
+    for (const resume of state.waiting.splice(0)) resume()
+  }
+})
 
 /** Routes that exercise every part of the Session API; each answers with plain text. */
 export const Routes = HttpLayerRouter.addAll([
@@ -68,20 +120,20 @@ export const Routes = HttpLayerRouter.addAll([
   ),
   HttpLayerRouter.route(
     "GET",
-    "/slow-write/:key/:ms",
+    "/gated-write/:key/:gate",
     Effect.gen(function*() {
       yield* Session.get(Count)
-      yield* Effect.sleep(Number(yield* param("ms")))
+      yield* passGate(yield* param("gate"))
       yield* Session.set(yield* param("key"), "late")
       return text("ok")
     })
   ),
   HttpLayerRouter.route(
     "GET",
-    "/slow-incr/:ms",
+    "/gated-incr/:gate",
     Effect.gen(function*() {
       const next = Option.getOrElse(yield* Session.get(Count), () => 0) + 1
-      yield* Effect.sleep(Number(yield* param("ms")))
+      yield* passGate(yield* param("gate"))
       yield* Session.set(Count, next)
       return text(String(next))
     })
