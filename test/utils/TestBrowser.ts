@@ -15,6 +15,13 @@ export class TestBrowser {
 
   constructor(readonly client: HttpClient.HttpClient, readonly cookieName = "session") {}
 
+  /** Another browser holding this one's cookie, like a second tab. */
+  tab(): TestBrowser {
+    const tab = new TestBrowser(this.client, this.cookieName)
+    tab.cookie = this.cookie
+    return tab
+  }
+
   get(path: string, headers: Record<string, string> = {}): Effect.Effect<Reply, HttpClientError.HttpClientError> {
     const cookie = this.cookie === undefined ? {} : { cookie: `${this.cookieName}=${this.cookie}` }
     return Effect.gen(this, function*() {

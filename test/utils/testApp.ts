@@ -1,4 +1,4 @@
-import { HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpClient, HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -18,6 +18,7 @@ import * as SessionIndex from "../../src/SessionIndex.js"
 import * as SessionKey from "../../src/SessionKey.js"
 import * as SessionStore from "../../src/SessionStore.js"
 import { Browser } from "./Browser.js"
+import { TestBrowser } from "./TestBrowser.js"
 
 /** The `HttpLayerRouter` session middleware on the in-memory store. */
 export const memorySessions = (options: SessionConfig.Options) =>
@@ -253,6 +254,16 @@ export const storedSession = async (url: string) => {
   return browser
 }
 
+/** `storedSession` on a test server's `HttpClient`. */
+export const storedTestSession = Effect.fnUntraced(function*(client: HttpClient.HttpClient) {
+  const browser = new TestBrowser(client)
+  yield* browser.get("/incr")
+  yield* browser.get("/read")
+  yield* browser.get("/set/warm/up")
+  if (browser.cookie === undefined) return yield* Effect.die(new Error("the test app stored no session"))
+  return browser
+})
+
 /**
  * Sends `count` concurrent requests on the browser's session, each writing its own key `k<i>` = `v<i>`;
  * returns the statuses that were not 200 and the keys missing from the session afterwards.
@@ -288,6 +299,18 @@ export const serve = <E>(
     const address = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
     return `http://127.0.0.1:${address.port}`
   })
+
+/**
+ * The test routes with `session` on a test server (`NodeHttpServer.layerTest`) that lives as long as the scope;
+ * returns the `HttpClient` that talks to it, for apps that a test holds several of at once.
+ */
+export const serveClient = <E>(
+  session: Layer.Layer<
+    | HttpLayerRouter.Request<"Requires", Session.Session>
+    | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
+    E
+  >
+) => Effect.map(Layer.build(serveTest(session)), (context) => Context.get(context, HttpClient.HttpClient))
 
 /** The test routes with `session` on an in-process test server (`NodeHttpServer.layerTest`): gives `HttpClient`. */
 export const serveTest = <E>(
