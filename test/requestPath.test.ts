@@ -9,7 +9,7 @@
  * latency, as any real store has; without it every memory load completes in one fiber step and races
  * between fibers of one handler could not happen.
  */
-import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
+import { type HttpClient, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,9 +25,10 @@ import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionIndex from "../src/SessionIndex.js"
 import * as SessionStore from "../src/SessionStore.js"
-import { Browser, type Reply } from "./utils/Browser.js"
-import { commandsDuring, type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { serve } from "./utils/testApp.js"
+import type { Reply } from "./utils/Browser.js"
+import { commandsDuring as recorded, type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import { serveClient } from "./utils/testApp.js"
+import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-request-path-test-secret-of-40-chars!!"
 const PREFIX = "rp:"
@@ -194,7 +195,7 @@ const recordingStore = (
   return wrapped as SessionStore.SessionStore["Type"]
 }
 
-const recorded = <E>(
+const recordingLayer = <E>(
   services: Layer.Layer<SessionConfig.SessionConfig | SessionStore.SessionStore, E>,
   log: StoreLog,
   loadLatencyMillis: number
@@ -216,7 +217,7 @@ const recorded = <E>(
 
 interface Backend {
   readonly name: "Redis" | "memory"
-  readonly url: string
+  readonly client: HttpClient.HttpClient
   readonly log: StoreLog
   /** The server, for the Redis backend. */
   readonly redis: RedisServer | undefined
@@ -233,8 +234,8 @@ const BackendsLive = Layer.scoped(
     const server = yield* TestRedis
     const redisLog: StoreLog = { calls: [], indexed: [] }
     const memoryLog: StoreLog = { calls: [], indexed: [] }
-    const redisUrl = yield* serve(
-      recorded(
+    const redisClient = yield* serveClient(
+      recordingLayer(
         Layer.merge(
           SessionConfig.layer(OPTIONS),
           RedisSessionStore.layer({ prefix: PREFIX }).pipe(
@@ -246,266 +247,295 @@ const BackendsLive = Layer.scoped(
       ),
       Routes
     )
-    const memoryUrl = yield* serve(
-      recorded(Layer.merge(SessionStore.layerMemory, SessionConfig.layer(OPTIONS)), memoryLog, 5),
+    const memoryClient = yield* serveClient(
+      recordingLayer(Layer.merge(SessionStore.layerMemory, SessionConfig.layer(OPTIONS)), memoryLog, 5),
       Routes
     )
     return {
-      redis: { name: "Redis", url: redisUrl, log: redisLog, redis: server },
-      memory: { name: "memory", url: memoryUrl, log: memoryLog, redis: undefined }
+      redis: { name: "Redis", client: redisClient, log: redisLog, redis: server },
+      memory: { name: "memory", client: memoryClient, log: memoryLog, redis: undefined }
     } as const
   })
 ).pipe(Layer.provide(TestRedis.layer))
 
-/** Runs `f` and returns the store log of what happened meanwhile. */
-const storeDuring = async (backend: Backend, f: () => Promise<unknown>): Promise<StoreLog> => {
-  backend.log.calls.length = 0
-  backend.log.indexed.length = 0
-  await f()
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  return { calls: [...backend.log.calls], indexed: [...backend.log.indexed] }
+/**
+ * Runs `effect` and returns its result with the store operations it caused. The commit runs before the
+ * response is sent, so the log is complete when the response arrives; only a TTL refresh runs after it.
+ */
+const storeDuring = <A, E>(backend: Backend, effect: Effect.Effect<A, E>) =>
+  Effect.suspend(() => {
+    backend.log.calls.length = 0
+    backend.log.indexed.length = 0
+    return Effect.map(effect, (a) => [a, { calls: [...backend.log.calls], indexed: [...backend.log.indexed] }] as const)
+  })
+
+/** The names of the commands Redis received while `effect` ran, and its result. */
+const commandsDuring = <A, E>(redis: RedisServer, effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    let result: A | undefined
+    const commands = yield* Effect.promise(() =>
+      recorded(redis, () => Effect.runPromise(Effect.map(effect, (a) => (result = a))))
+    )
+    return [result as A, commands.map((c) => c.name)] as const
+  })
+
+const admin = <A>(redis: RedisServer, f: (client: ReturnType<RedisServer["admin"]>) => Promise<A>) =>
+  Effect.promise(() => f(redis.admin()))
+
+const withCookie = (client: HttpClient.HttpClient, cookie: string | undefined) => {
+  const browser = new TestBrowser(client)
+  browser.cookie = cookie
+  return browser
 }
+
+const dump = (browser: TestBrowser) =>
+  Effect.map(browser.get("/dump"), (reply) => {
+    assert.strictEqual(reply.status, 200)
+    return JSON.parse(reply.body) as Record<string, unknown>
+  })
 
 /**
  * A browser holding a stored session with a = "1", b = "2". It also reads the session once, so every
  * script the store uses is cached in Redis and measured requests send EVALSHA only.
  */
-const existingSession = async (url: string) => {
-  const browser = new Browser(url)
-  assert.strictEqual((await browser.get("/set/a/1")).status, 200)
-  assert.strictEqual((await browser.get("/set/b/2")).status, 200)
+const existingSession = Effect.fnUntraced(function*(client: HttpClient.HttpClient) {
+  const browser = new TestBrowser(client)
+  assert.strictEqual((yield* browser.get("/set/a/1")).status, 200)
+  assert.strictEqual((yield* browser.get("/set/b/2")).status, 200)
   assert.isDefined(browser.cookie)
-  assert.deepStrictEqual(await dump(browser), { a: "1", b: "2" })
+  assert.deepStrictEqual(yield* dump(browser), { a: "1", b: "2" })
   return browser
-}
-
-/** `browser.get`, failing the test with a clear message when the server never answers. */
-const answered = (browser: Browser, path: string) =>
-  browser.get(path).catch((error) => assert.fail(`GET ${path} got no response: ${error}`))
-
-const withCookie = (url: string, cookie: string | undefined) => {
-  const browser = new Browser(url)
-  browser.cookie = cookie
-  return browser
-}
-
-const dump = async (browser: Browser) => {
-  const reply = await browser.get("/dump")
-  assert.strictEqual(reply.status, 200)
-  return JSON.parse(reply.body) as Record<string, unknown>
-}
+})
 
 /** The session cookies the reply sets to a value (deletions, with an empty value, left out). */
 const cookiesSet = (reply: Reply) => reply.cookies.filter((c) => c.name === "session" && c.value !== "")
 
-const redisKeys = async (redis: RedisServer) => (await redis.admin().keys(`${PREFIX}*`)).sort()
+const redisKeys = (redis: RedisServer) => admin(redis, async (r) => (await r.keys(`${PREFIX}*`)).sort())
 
 layer(BackendsLive, { excludeTestServices: true, timeout: "60 seconds" })("request path", (it) => {
-  const both = (title: string, f: (backend: Backend) => Promise<void>) => {
-    it.effect(`${title} (Redis)`, () => Effect.flatMap(Backends, ({ redis }) => Effect.promise(() => f(redis))))
-    it.effect(`${title} (memory)`, () => Effect.flatMap(Backends, ({ memory }) => Effect.promise(() => f(memory))))
+  const both = (title: string, f: (backend: Backend) => Effect.Effect<void, unknown>) => {
+    it.effect(`${title} (Redis)`, () => Effect.flatMap(Backends, ({ redis }) => f(redis)))
+    it.effect(`${title} (memory)`, () => Effect.flatMap(Backends, ({ memory }) => f(memory)))
   }
-  const onRedis = (title: string, f: (backend: Backend & { readonly redis: RedisServer }) => Promise<void>) =>
+  const onRedis = (
+    title: string,
+    f: (backend: Backend & { readonly redis: RedisServer }) => Effect.Effect<void, unknown>
+  ) =>
     it.effect(
       `${title} (Redis)`,
-      () => Effect.flatMap(Backends, ({ redis }) => Effect.promise(() => f(redis as Backend & { redis: RedisServer })))
+      () => Effect.flatMap(Backends, ({ redis }) => f(redis as Backend & { redis: RedisServer }))
     )
 
   // ---------------------------------------------------------------------------------------------------
   // 1. one lazy load per request, shared by concurrent fibers
 
-  onRedis("concurrent reads in one handler share one load: exactly one Redis command", async ({ redis, url }) => {
-    const browser = await existingSession(url)
-    let reply: Reply | undefined
-    const commands = await commandsDuring(redis, async () => {
-      reply = await browser.get("/parallel-reads")
-    })
-    assert.strictEqual(reply!.status, 200)
-    assert.deepStrictEqual(JSON.parse(reply!.body), { a: "1", b: "2", c: false })
-    assert.deepStrictEqual(commands.map((c) => c.name), ["EVALSHA"])
-  })
+  onRedis(
+    "concurrent reads in one handler share one load: exactly one Redis command",
+    ({ client, redis }) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(client)
+        const [reply, commands] = yield* commandsDuring(redis, browser.get("/parallel-reads"))
+        assert.strictEqual(reply.status, 200)
+        assert.deepStrictEqual(JSON.parse(reply.body), { a: "1", b: "2", c: false })
+        assert.deepStrictEqual(commands, ["EVALSHA"])
+      })
+  )
 
-  both("concurrent reads in one handler share one store load", async (backend) => {
-    const browser = await existingSession(backend.url)
-    let reply: Reply | undefined
-    const log = await storeDuring(backend, async () => {
-      reply = await browser.get("/parallel-reads")
-    })
-    assert.strictEqual(reply!.status, 200)
-    assert.deepStrictEqual(JSON.parse(reply!.body), { a: "1", b: "2", c: false })
-    assert.deepStrictEqual(log.calls.filter((c) => c === "load"), ["load"])
-  })
+  both("concurrent reads in one handler share one store load", (backend) =>
+    Effect.gen(function*() {
+      const browser = yield* existingSession(backend.client)
+      const [reply, log] = yield* storeDuring(backend, browser.get("/parallel-reads"))
+      assert.strictEqual(reply.status, 200)
+      assert.deepStrictEqual(JSON.parse(reply.body), { a: "1", b: "2", c: false })
+      assert.deepStrictEqual(log.calls.filter((c) => c === "load"), ["load"])
+    }))
 
-  both("regenerate concurrent with a read, then a write: 200, new id, old id dead, data moved", async ({ url }) => {
-    const browser = await existingSession(url)
-    const oldCookie = browser.cookie!
-    const reply = await answered(browser, "/regenerate-while-reading")
-    assert.strictEqual(reply.status, 200, reply.body)
-    const set = cookiesSet(reply)
-    assert.strictEqual(set.length, 1)
-    assert.notStrictEqual(set[0]!.value, oldCookie)
-    assert.deepStrictEqual(await dump(withCookie(url, oldCookie)), {})
-    assert.deepStrictEqual(await dump(browser), { a: "1", b: "2", x: 1 })
-  })
+  both(
+    "regenerate concurrent with a read, then a write: 200, new id, old id dead, data moved",
+    ({ client }) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(client)
+        const oldCookie = browser.cookie!
+        const reply = yield* browser.get("/regenerate-while-reading")
+        assert.strictEqual(reply.status, 200, reply.body)
+        const set = cookiesSet(reply)
+        assert.strictEqual(set.length, 1)
+        assert.notStrictEqual(set[0]!.value, oldCookie)
+        assert.deepStrictEqual(yield* dump(withCookie(client, oldCookie)), {})
+        assert.deepStrictEqual(yield* dump(browser), { a: "1", b: "2", x: 1 })
+      })
+  )
 
   // ---------------------------------------------------------------------------------------------------
   // 2. an ended session stays ended: reads after remove/clear store nothing
 
-  const assertStoresNothing = async (
+  const assertStoresNothing = Effect.fnUntraced(function*(
     backend: Backend,
     cookie: string,
     path: string,
     expectedBody: string
-  ) => {
-    const keysBefore = backend.redis === undefined ? [] : await redisKeys(backend.redis)
-    let reply: Reply | undefined
-    const log = await storeDuring(backend, async () => {
-      reply = await withCookie(backend.url, cookie).get(path)
-    })
-    assert.strictEqual(reply!.status, 200)
-    assert.strictEqual(reply!.body, expectedBody)
-    assert.deepStrictEqual(cookiesSet(reply!), [], "no new session cookie")
-    for (const deletion of reply!.cookies) assert.strictEqual(deletion.attributes.get("max-age"), "0")
+  ) {
+    const keysBefore = backend.redis === undefined ? [] : yield* redisKeys(backend.redis)
+    const [reply, log] = yield* storeDuring(backend, withCookie(backend.client, cookie).get(path))
+    assert.strictEqual(reply.status, 200)
+    assert.strictEqual(reply.body, expectedBody)
+    assert.deepStrictEqual(cookiesSet(reply), [], "no new session cookie")
+    for (const deletion of reply.cookies) assert.strictEqual(deletion.attributes.get("max-age"), "0")
     assert.notInclude(log.calls, "create")
-    if (backend.redis !== undefined) assert.deepStrictEqual(await redisKeys(backend.redis), keysBefore)
-  }
-
-  onRedis("remove then get on a session deleted from Redis stores nothing and sets no cookie", async (backend) => {
-    const browser = await existingSession(backend.url)
-    assert.strictEqual(await backend.redis.admin().del(storageKeyOf(browser.cookie!)), 1)
-    await assertStoresNothing(backend, browser.cookie!, "/remove-then-get/a", "absent")
+    if (backend.redis !== undefined) assert.deepStrictEqual(yield* redisKeys(backend.redis), keysBefore)
   })
 
-  onRedis("clear then keys on a session that expired in Redis stores nothing and sets no cookie", async (backend) => {
-    const browser = await existingSession(backend.url)
-    const key = storageKeyOf(browser.cookie!)
-    assert.strictEqual(await backend.redis.admin().pexpire(key, 1), 1)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.strictEqual(await backend.redis.admin().exists(key), 0)
-    await assertStoresNothing(backend, browser.cookie!, "/clear-then-keys", "[]")
-  })
+  onRedis(
+    "remove then get on a session deleted from Redis stores nothing and sets no cookie",
+    (backend) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(backend.client)
+        assert.strictEqual(yield* admin(backend.redis, (r) => r.del(storageKeyOf(browser.cookie!))), 1)
+        yield* assertStoresNothing(backend, browser.cookie!, "/remove-then-get/a", "absent")
+      })
+  )
 
-  both("remove then get on a session logged out in another tab stores nothing and sets no cookie", async (backend) => {
-    const browser = await existingSession(backend.url)
-    const cookie = browser.cookie!
-    assert.strictEqual((await withCookie(backend.url, cookie).get("/logout")).status, 200)
-    await assertStoresNothing(backend, cookie, "/remove-then-get/a", "absent")
-  })
+  onRedis(
+    "clear then keys on a session that expired in Redis stores nothing and sets no cookie",
+    (backend) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(backend.client)
+        const key = storageKeyOf(browser.cookie!)
+        // a deadline in the past: Redis ends the session at once, as if its timeout had passed
+        assert.strictEqual(yield* admin(backend.redis, (r) => r.pexpireat(key, Date.now() - 1)), 1)
+        assert.strictEqual(yield* admin(backend.redis, (r) => r.exists(key)), 0)
+        yield* assertStoresNothing(backend, browser.cookie!, "/clear-then-keys", "[]")
+      })
+  )
 
-  both("clear then keys on a session logged out in another tab stores nothing and sets no cookie", async (backend) => {
-    const browser = await existingSession(backend.url)
-    const cookie = browser.cookie!
-    assert.strictEqual((await withCookie(backend.url, cookie).get("/logout")).status, 200)
-    await assertStoresNothing(backend, cookie, "/clear-then-keys", "[]")
-  })
+  both(
+    "remove then get on a session logged out in another tab stores nothing and sets no cookie",
+    (backend) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(backend.client)
+        const cookie = browser.cookie!
+        assert.strictEqual((yield* withCookie(backend.client, cookie).get("/logout")).status, 200)
+        yield* assertStoresNothing(backend, cookie, "/remove-then-get/a", "absent")
+      })
+  )
+
+  both(
+    "clear then keys on a session logged out in another tab stores nothing and sets no cookie",
+    (backend) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(backend.client)
+        const cookie = browser.cookie!
+        assert.strictEqual((yield* withCookie(backend.client, cookie).get("/logout")).status, 200)
+        yield* assertStoresNothing(backend, cookie, "/clear-then-keys", "[]")
+      })
+  )
 
   // ---------------------------------------------------------------------------------------------------
   // 3. regenerate + bind to another principal leaves the previous principal's index
 
-  const sessionsOf = async (url: string, principal: string) => {
-    const reply = await new Browser(url).get(`/sessions/${principal}`)
-    assert.strictEqual(reply.status, 200)
-    return JSON.parse(reply.body) as Array<SessionIndex.IndexedSession>
-  }
-
-  both("regenerate then bind to bob: alice's index is empty at once, bob's holds the new session", async (backend) => {
-    const { url } = backend
-    const alice = `alice-${backend.name}`
-    const bob = `bob-${backend.name}`
-    const browser = await existingSession(url)
-    assert.strictEqual((await browser.get(`/bind/${alice}`)).status, 200)
-    assert.strictEqual((await sessionsOf(url, alice)).length, 1)
-    const oldCookie = browser.cookie!
-
-    const reply = await browser.get(`/regenerate-bind/${bob}`)
-    assert.strictEqual(reply.status, 200)
-    assert.strictEqual(cookiesSet(reply).length, 1)
-    assert.notStrictEqual(browser.cookie, oldCookie)
-
-    if (backend.redis !== undefined) {
-      // before any listing, which would prune dead entries
-      const admin = backend.redis.admin()
-      assert.strictEqual(await admin.hexists(indexKeyOf(alice), storageKeyOf(oldCookie)), 0)
-      assert.strictEqual(await admin.hlen(indexKeyOf(alice)), 0)
-    }
-    let listed: Array<SessionIndex.IndexedSession> = []
-    const log = await storeDuring(backend, async () => {
-      listed = await sessionsOf(url, alice)
+  const sessionsOf = (client: HttpClient.HttpClient, principal: string) =>
+    Effect.map(new TestBrowser(client).get(`/sessions/${principal}`), (reply) => {
+      assert.strictEqual(reply.status, 200)
+      return JSON.parse(reply.body) as Array<SessionIndex.IndexedSession>
     })
-    assert.deepStrictEqual(listed, [])
-    assert.deepStrictEqual(log.indexed.flat(), [], "alice's index still held the replaced session")
 
-    const bobs = await sessionsOf(url, bob)
-    assert.strictEqual(bobs.length, 1)
-    assert.deepStrictEqual(await dump(browser), { a: "1", b: "2", user: alice })
-    assert.strictEqual((await new Browser(url).get(`/revoke/${bob}/${bobs[0]!.handle}`)).body, "true")
-    assert.deepStrictEqual(await dump(browser), {}, "bob's listed session is the regenerated one")
-  })
+  both(
+    "regenerate then bind to bob: alice's index is empty at once, bob's holds the new session",
+    (backend) =>
+      Effect.gen(function*() {
+        const { client } = backend
+        const alice = `alice-${backend.name}`
+        const bob = `bob-${backend.name}`
+        const browser = yield* existingSession(client)
+        assert.strictEqual((yield* browser.get(`/bind/${alice}`)).status, 200)
+        assert.strictEqual((yield* sessionsOf(client, alice)).length, 1)
+        const oldCookie = browser.cookie!
+
+        const reply = yield* browser.get(`/regenerate-bind/${bob}`)
+        assert.strictEqual(reply.status, 200)
+        assert.strictEqual(cookiesSet(reply).length, 1)
+        assert.notStrictEqual(browser.cookie, oldCookie)
+
+        if (backend.redis !== undefined) {
+          // before any listing, which would prune dead entries
+          assert.strictEqual(
+            yield* admin(backend.redis, (r) => r.hexists(indexKeyOf(alice), storageKeyOf(oldCookie))),
+            0
+          )
+          assert.strictEqual(yield* admin(backend.redis, (r) => r.hlen(indexKeyOf(alice))), 0)
+        }
+        const [listed, log] = yield* storeDuring(backend, sessionsOf(client, alice))
+        assert.deepStrictEqual(listed, [])
+        assert.deepStrictEqual(log.indexed.flat(), [], "alice's index still held the replaced session")
+
+        const bobs = yield* sessionsOf(client, bob)
+        assert.strictEqual(bobs.length, 1)
+        assert.deepStrictEqual(yield* dump(browser), { a: "1", b: "2", user: alice })
+        assert.strictEqual((yield* new TestBrowser(client).get(`/revoke/${bob}/${bobs[0]!.handle}`)).body, "true")
+        assert.deepStrictEqual(yield* dump(browser), {}, "bob's listed session is the regenerated one")
+      })
+  )
 
   // ---------------------------------------------------------------------------------------------------
   // 4. a login whose new session cannot be stored keeps the old one
 
-  both("regenerate with an oversized session: 413, and the old session still works with its data", async (backend) => {
-    const { url } = backend
-    const browser = await existingSession(url)
-    const oldCookie = browser.cookie!
-    const reply = await browser.get(`/regenerate-big/${MAX_SIZE + 1_000}`)
-    assert.strictEqual(reply.status, 413)
-    assert.deepStrictEqual(cookiesSet(reply), [])
-    assert.deepStrictEqual(await dump(withCookie(url, oldCookie)), { a: "1", b: "2" })
-    if (backend.redis !== undefined) {
-      assert.strictEqual(await backend.redis.admin().exists(storageKeyOf(oldCookie)), 1)
-    }
-  })
+  both(
+    "regenerate with an oversized session: 413, and the old session still works with its data",
+    (backend) =>
+      Effect.gen(function*() {
+        const { client } = backend
+        const browser = yield* existingSession(client)
+        const oldCookie = browser.cookie!
+        const reply = yield* browser.get(`/regenerate-big/${MAX_SIZE + 1_000}`)
+        assert.strictEqual(reply.status, 413)
+        assert.deepStrictEqual(cookiesSet(reply), [])
+        assert.deepStrictEqual(yield* dump(withCookie(client, oldCookie)), { a: "1", b: "2" })
+        if (backend.redis !== undefined) {
+          assert.strictEqual(yield* admin(backend.redis, (r) => r.exists(storageKeyOf(oldCookie))), 1)
+        }
+      })
+  )
 
   onRedis(
     "regenerate while Redis refuses writes (OOM): an error, and the old session survives",
-    async ({ redis, url }) => {
-      const browser = await existingSession(url)
-      const oldCookie = browser.cookie!
-      const admin = redis.admin()
-      const [, policy] = (await admin.config("GET", "maxmemory-policy")) as [string, string]
-      const [, maxmemory] = (await admin.config("GET", "maxmemory")) as [string, string]
-      let reply: Reply
-      try {
-        await admin.config("SET", "maxmemory-policy", "noeviction")
-        await admin.config("SET", "maxmemory", "1")
-        reply = await browser.get("/regenerate-set")
-      } finally {
-        await admin.config("SET", "maxmemory", maxmemory)
-        await admin.config("SET", "maxmemory-policy", policy)
-      }
-      assert.isAtLeast(reply.status, 500)
-      assert.deepStrictEqual(cookiesSet(reply), [])
-      assert.strictEqual(await admin.exists(storageKeyOf(oldCookie)), 1)
-      assert.deepStrictEqual(await dump(withCookie(url, oldCookie)), { a: "1", b: "2" })
-    }
+    ({ client, redis }) =>
+      Effect.gen(function*() {
+        const browser = yield* existingSession(client)
+        const oldCookie = browser.cookie!
+        const setting = (name: string) =>
+          admin(redis, async (r) => ((await r.config("GET", name)) as [string, string])[1])
+        const configure = (name: string, value: string) => admin(redis, (r) => r.config("SET", name, value))
+        const policy = yield* setting("maxmemory-policy")
+        const maxmemory = yield* setting("maxmemory")
+        const reply = yield* Effect.zipRight(
+          Effect.zipRight(configure("maxmemory-policy", "noeviction"), configure("maxmemory", "1")),
+          browser.get("/regenerate-set")
+        ).pipe(
+          Effect.ensuring(Effect.zipRight(configure("maxmemory", maxmemory), configure("maxmemory-policy", policy)))
+        )
+        assert.isAtLeast(reply.status, 500)
+        assert.deepStrictEqual(cookiesSet(reply), [])
+        assert.strictEqual(yield* admin(redis, (r) => r.exists(storageKeyOf(oldCookie))), 1)
+        assert.deepStrictEqual(yield* dump(withCookie(client, oldCookie)), { a: "1", b: "2" })
+      })
   )
 
   // ---------------------------------------------------------------------------------------------------
   // 5. forked fibers
 
-  both("a write made only in a forked, joined fiber is committed", async ({ url }) => {
-    const anonymous = new Browser(url)
-    const created = await anonymous.get("/fork-set/k/v")
-    assert.strictEqual(created.status, 200)
-    assert.strictEqual(cookiesSet(created).length, 1)
-    assert.deepStrictEqual(await dump(anonymous), { k: "v" })
+  for (const route of ["fork-set", "fork-daemon-set"]) {
+    const fiber = route === "fork-set" ? "forked, joined fiber" : "joined daemon fiber"
+    both(`a write made only in a ${fiber} is committed`, ({ client }) =>
+      Effect.gen(function*() {
+        const anonymous = new TestBrowser(client)
+        const created = yield* anonymous.get(`/${route}/k/v`)
+        assert.strictEqual(created.status, 200)
+        assert.strictEqual(cookiesSet(created).length, 1)
+        assert.deepStrictEqual(yield* dump(anonymous), { k: "v" })
 
-    const browser = await existingSession(url)
-    assert.strictEqual((await browser.get("/fork-set/k/v")).status, 200)
-    assert.deepStrictEqual(await dump(browser), { a: "1", b: "2", k: "v" })
-  })
-
-  both("a write made only in a joined daemon fiber is committed", async ({ url }) => {
-    const anonymous = new Browser(url)
-    const created = await anonymous.get("/fork-daemon-set/k/v")
-    assert.strictEqual(created.status, 200)
-    assert.strictEqual(cookiesSet(created).length, 1)
-    assert.deepStrictEqual(await dump(anonymous), { k: "v" })
-
-    const browser = await existingSession(url)
-    assert.strictEqual((await browser.get("/fork-daemon-set/k/v")).status, 200)
-    assert.deepStrictEqual(await dump(browser), { a: "1", b: "2", k: "v" })
-  })
+        const browser = yield* existingSession(client)
+        assert.strictEqual((yield* browser.get(`/${route}/k/v`)).status, 200)
+        assert.deepStrictEqual(yield* dump(browser), { a: "1", b: "2", k: "v" })
+      }))
+  }
 })

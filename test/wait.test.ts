@@ -1,18 +1,19 @@
+import type { HttpClient } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as RedisSession from "../src/RedisSession.js"
-import { Browser } from "./utils/Browser.js"
 import { type RedisServer, startRedisServer } from "./utils/RedisServer.js"
-import { serve } from "./utils/testApp.js"
+import { serveClient } from "./utils/testApp.js"
+import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-wait-for-replicas-test-secret-40-chars"
 
 class Replicated extends Context.Tag("test/Replicated")<Replicated, {
   readonly master: RedisServer
   readonly replica: RedisServer
-  readonly url: string
+  readonly client: HttpClient.HttpClient
 }>() {}
 
 const until = async (what: string, check: () => Promise<boolean>) => {
@@ -40,39 +41,44 @@ const ReplicatedLive = Layer.scoped(
         async () => (await replica.admin().info("replication")).includes("master_link_status:up")
       )
     )
-    const url = yield* serve(
+    const client = yield* serveClient(
       RedisSession.layer({ secret: SECRET, url: master.url, commandTimeout: "2 seconds", waitReplicas: 1 })
     )
-    return { master, replica, url }
+    return { master, replica, client }
   })
 )
 
 layer(ReplicatedLive, { excludeTestServices: true, timeout: "60 seconds" })("wait_replicas", (it) => {
   it.effect("login and logout are reported done only once a replica has them", () =>
-    Effect.flatMap(Replicated, ({ master, replica, url }) =>
-      Effect.promise(async () => {
-        const browser = new Browser(url)
-        await browser.get("/incr")
-        const login = await browser.get("/login/alice")
-        assert.strictEqual(login.status, 200)
-        const keys = await master.admin().keys("*")
-        assert.isAbove(keys.length, 0)
-        for (const key of keys) assert.strictEqual(await replica.admin().exists(key), 1)
+    Effect.gen(function*() {
+      const { client, master, replica } = yield* Replicated
+      const browser = new TestBrowser(client)
+      yield* browser.get("/incr")
+      const login = yield* browser.get("/login/alice")
+      assert.strictEqual(login.status, 200)
+      const keys = yield* Effect.promise(() => master.admin().keys("*"))
+      assert.isAbove(keys.length, 0)
+      for (const key of keys) assert.strictEqual(yield* Effect.promise(() => replica.admin().exists(key)), 1)
 
-        replica.pause()
-        try {
-          const logout = await browser.get("/logout")
-          assert.strictEqual(logout.status, 503)
-          assert.isTrue(logout.cookies.every((c) => c.value !== ""))
-          const other = new Browser(url)
-          await other.get("/incr")
-          const unconfirmedLogin = await other.get("/login/bob")
-          assert.strictEqual(unconfirmedLogin.status, 503)
-          assert.strictEqual(unconfirmedLogin.cookies.length, 0)
-        } finally {
-          replica.resume()
-        }
-        await until("the replica to catch up", async () => (await browser.get("/logout")).status === 200)
-        assert.strictEqual((await browser.get("/whoami")).body, "anonymous")
-      })))
+      const [logout, unconfirmedLogin] = yield* Effect.acquireUseRelease(
+        Effect.sync(() => replica.pause()),
+        () =>
+          Effect.gen(function*() {
+            const logout = yield* browser.get("/logout")
+            const other = new TestBrowser(client)
+            yield* other.get("/incr")
+            return [logout, yield* other.get("/login/bob")] as const
+          }),
+        () => Effect.sync(() => replica.resume())
+      )
+      assert.strictEqual(logout.status, 503)
+      assert.isTrue(logout.cookies.every((c) => c.value !== ""))
+      assert.strictEqual(unconfirmedLogin.status, 503)
+      assert.strictEqual(unconfirmedLogin.cookies.length, 0)
+      yield* Effect.promise(() =>
+        until("the replica to catch up", () =>
+          Effect.runPromise(Effect.map(browser.get("/logout"), (r) => r.status === 200)))
+      )
+      assert.strictEqual((yield* browser.get("/whoami")).body, "anonymous")
+    }))
 })

@@ -309,8 +309,9 @@ export const serveClient = <E>(
     | HttpLayerRouter.Request<"Requires", Session.Session>
     | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
     E
-  >
-) => Effect.map(Layer.build(serveTest(session)), (context) => Context.get(context, HttpClient.HttpClient))
+  >,
+  routes: typeof Routes = Routes
+) => Effect.map(Layer.build(serveTest(session, routes)), (context) => Context.get(context, HttpClient.HttpClient))
 
 /** The test routes with `session` on an in-process test server (`NodeHttpServer.layerTest`): gives `HttpClient`. */
 export const serveTest = <E>(
@@ -318,8 +319,9 @@ export const serveTest = <E>(
     | HttpLayerRouter.Request<"Requires", Session.Session>
     | HttpLayerRouter.Request<"Requires", SessionIndex.SessionIndex>,
     E
-  >
+  >,
+  routes: typeof Routes = Routes
 ) =>
-  HttpLayerRouter.serve(Routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
+  HttpLayerRouter.serve(routes.pipe(Layer.provide(session)), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layerTest)
   )
