@@ -217,22 +217,28 @@ const decode = (reply: unknown): StoredSession | string => {
   if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) return "not a hash"
   const [ttl, flat] = reply as [number, Array<string>]
   const fields = new Map<string, string>()
-  const meta = new Map<string, string>()
+  let c, t, a, l, s, p: string | undefined
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]!
-    if (field.startsWith(FIELD)) fields.set(field.slice(1), flat[i + 1]!)
-    else meta.set(field, flat[i + 1]!)
+    const value = flat[i + 1]!
+    if (field.startsWith(FIELD)) fields.set(field.slice(1), value)
+    else if (field === "c") c = value
+    else if (field === "t") t = value
+    else if (field === "a") a = value
+    else if (field === "l") l = value
+    else if (field === "s") s = value
+    else if (field === "p") p = value
   }
-  const created = parseNumber(meta.get("c"))
-  const timeout = parseNumber(meta.get("t"))
-  const absoluteDeadline = meta.has("a") ? parseNumber(meta.get("a")) : undefined
-  const lastSeen = meta.has("l") ? parseNumber(meta.get("l")) : created
+  const created = parseNumber(c)
+  const timeout = parseNumber(t)
+  const absoluteDeadline = parseNumber(a)
+  const lastSeen = l === undefined ? created : parseNumber(l)
   if (
     created === undefined || timeout === undefined || timeout < 1 || timeout > MAX_TIMEOUT ||
-    lastSeen === undefined || (meta.has("a") && absoluteDeadline === undefined) ||
-    (meta.has("s") && parseNumber(meta.get("s")) === undefined)
+    lastSeen === undefined || (a !== undefined && absoluteDeadline === undefined) ||
+    (s !== undefined && parseNumber(s) === undefined)
   ) return "bad meta fields"
-  return { fields, created, timeout, absoluteDeadline, principal: meta.get("p"), lastSeen, ttl }
+  return { fields, created, timeout, absoluteDeadline, principal: p, lastSeen, ttl }
 }
 
 const expectation = (value: string | undefined) => value === undefined ? "-" : "+" + value

@@ -56,7 +56,7 @@ export type {
  * @category models
  */
 export interface StoredSession {
-  /** Encoded value of every session key. */
+  /** Encoded value of every session key. The request reads this map and copies it before its first change. */
   readonly fields: ReadonlyMap<string, string>
   /** Creation time, epoch milliseconds. */
   readonly created: number

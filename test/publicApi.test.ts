@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
@@ -45,6 +46,14 @@ const router = HttpRouter.empty.pipe(
     )
   ),
   HttpRouter.get("/describe", Effect.flatMap(describeSession, HttpServerResponse.json)),
+  HttpRouter.post(
+    "/edit",
+    Session.set("user", "carol").pipe(
+      Effect.zipRight(Session.remove("role")),
+      Effect.zipRight(Session.entries),
+      Effect.flatMap((entries) => HttpServerResponse.json(Object.fromEntries(entries)))
+    )
+  ),
   HttpRouter.post(
     "/timeout/:value",
     Effect.gen(function*() {
@@ -141,5 +150,51 @@ describe("a broken id generator is a programming error", () => {
       assert.strictEqual(calls, 5)
       const kept = yield* store.load("fixed-id-0123456789")
       assert.strictEqual(kept._tag === "Some" ? kept.value.fields.get("user") : undefined, "\"bob\"")
+    }))
+})
+
+/** A map that refuses changes once built: what a store hands the request path is read, never changed. */
+class SealedMap<K, V> extends Map<K, V> {
+  private sealed = true
+  override set(key: K, value: V) {
+    if (this.sealed) throw new Error("the request path changed a record its store loaded")
+    return super.set(key, value)
+  }
+  override delete(key: K): boolean {
+    throw new Error(`the request path changed a record its store loaded (delete ${String(key)})`)
+  }
+  override clear(): void {
+    throw new Error("the request path changed a record its store loaded (clear)")
+  }
+}
+
+describe("a store's records", () => {
+  it.scoped("the request path never changes the record a store loaded: it copies it before the first change", () =>
+    Effect.gen(function*() {
+      const memory = yield* SessionStore.makeMemory
+      const store: SessionStore.SessionStore["Type"] = {
+        ...memory,
+        load: (id) =>
+          Effect.map(memory.load(id), Option.map((stored) => ({ ...stored, fields: new SealedMap(stored.fields) })))
+      }
+      yield* store.create("sealed-session-0123456789", {
+        fields: new Map([["user", "\"alice\""], ["role", "\"admin\""]]),
+        created: 0,
+        timeout: 600,
+        absoluteDeadline: undefined,
+        principal: undefined
+      }, SessionStore.noLimits)
+      const cookie = `session=${SessionId.sign("sealed-session-0123456789", Redacted.make(SECRET))}`
+      const response = yield* Effect.flatMap(
+        HttpClient.HttpClient,
+        (client) => client.post("/edit", { headers: { cookie } })
+      ).pipe(Effect.provide(serve(Layer.succeed(SessionStore.SessionStore, store))))
+      assert.strictEqual(response.status, 200, yield* response.text)
+      assert.deepStrictEqual(yield* response.json, { user: "carol" })
+      const stored = yield* memory.load("sealed-session-0123456789")
+      assert.deepStrictEqual(
+        Option.map(stored, (s) => Object.fromEntries(s.fields)),
+        Option.some({ user: "\"carol\"" })
+      )
     }))
 })

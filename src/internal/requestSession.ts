@@ -92,7 +92,9 @@ export class RequestSession {
   private sessionId: string | undefined
   private stored: StoredSession | undefined
   /** The current data, encoded; `undefined` until it is known (Unloaded, Invalidated, Fresh before use). */
-  private current: Map<string, string> | undefined
+  private current: ReadonlyMap<string, string> | undefined
+  /** `current` is the loaded record's own map: copied before the first change. */
+  private shared = false
   private changes = new Map<string, Change>()
   private cleared = false
   private dirty = false
@@ -134,6 +136,7 @@ export class RequestSession {
     this.sessionId = undefined
     this.stored = undefined
     this.current = new Map()
+    this.shared = false
     this.changes = new Map()
     this.cleared = false
     this.dirty = false
@@ -156,15 +159,16 @@ export class RequestSession {
   ready(): Effect.Effect<void, SessionStoreError> {
     this.begin()
     if (this.current !== undefined) return Effect.void
-    if (this.phase === "Unloaded") return Effect.flatMap(this.load(), () => this.ready())
-    return this.fresh()
+    return this.phase === "Unloaded" ? this.load() : this.fresh()
   }
 
-  /** Loads the session once: fibers that read while the load is in flight wait for it. */
+  /**
+   * Loads the session once, then makes it readable: fibers that read while the load is in flight wait for it.
+   */
   private load(): Effect.Effect<void, SessionStoreError> {
     if (this.loading) {
       this.waiters ??= Deferred.unsafeMake<void, SessionStoreError>(FiberId.none)
-      return Deferred.await(this.waiters)
+      return Effect.flatMap(Deferred.await(this.waiters), () => this.ready())
     }
     this.loading = true
     const id = this.sessionId!
@@ -177,9 +181,11 @@ export class RequestSession {
         Effect.clockWith((clock) => {
           const verdict = this.apply(id, loaded, clock.unsafeCurrentTimeMillis())
           this.settle(Effect.void)
+          // the request may have moved on meanwhile (invalidated it): then it starts afresh
+          const readable = this.current === undefined ? this.ready() : Effect.void
           return verdict === "Undecodable"
-            ? Effect.logWarning("Unreadable session record ignored: a value does not decode")
-            : Effect.void
+            ? Effect.zipRight(Effect.logWarning("Unreadable session record ignored: a value does not decode"), readable)
+            : readable
         })
     })
   }
@@ -206,8 +212,9 @@ export class RequestSession {
     this.timeout = this.timeoutChange ?? stored!.timeout
     this.absoluteDeadline = stored!.absoluteDeadline
     this.principal = this.principalChange ?? stored!.principal
-    this.current = new Map(this.cleared ? [] : stored!.fields)
-    for (const [k, v] of this.changes) applyChange(this.current, k, v)
+    this.current = this.cleared ? new Map() : stored!.fields
+    this.shared = !this.cleared
+    for (const [k, v] of this.changes) applyChange(this.data(), k, v)
     return verdict
   }
 
@@ -230,7 +237,7 @@ export class RequestSession {
     this.startFresh(now)
     for (const [k, v] of changes) {
       if (v === REMOVED) continue
-      this.current!.set(k, v)
+      this.data().set(k, v)
       this.changes.set(k, v)
     }
     this.dirty = hasValues(changes)
@@ -244,10 +251,19 @@ export class RequestSession {
     return this.current === undefined && this.phase !== "Unloaded" ? this.fresh() : Effect.void
   }
 
+  /** The current data, to change: the loaded record's map is copied first (its values stay what was read). */
+  private data(): Map<string, string> {
+    if (this.shared) {
+      this.current = new Map(this.current)
+      this.shared = false
+    }
+    return this.current as Map<string, string>
+  }
+
   private write(key: string, value: Change) {
     this.changes.set(key, value)
     this.dirty = true
-    if (this.current !== undefined) applyChange(this.current, key, value)
+    if (this.current !== undefined) applyChange(this.data(), key, value)
   }
 
   private encode(key: SessionKey<any, any> | string, value: unknown): Effect.Effect<string, SessionEncodeError> {
@@ -259,11 +275,10 @@ export class RequestSession {
     )
   }
 
-  private decode(key: SessionKey<any, any> | string, encoded: string | undefined): Effect.Effect<Option.Option<any>> {
+  /** A stored value of a typed key through its schema. */
+  private decode(key: SessionKey<any, any>, encoded: string | undefined): Effect.Effect<Option.Option<any>> {
     if (encoded === undefined) return Effect.succeedNone
-    const json = this.services.codec.decode(encoded)
-    if (!isSessionKey(key)) return Effect.succeedSome(json)
-    return Schema.decodeUnknown(key.schema)(json).pipe(
+    return Schema.decodeUnknown(key.schema)(this.services.codec.decode(encoded)).pipe(
       Effect.asSome,
       Effect.catchAll((error) =>
         Effect.as(
@@ -276,7 +291,11 @@ export class RequestSession {
     )
   }
 
-  private read<A>(f: (data: Map<string, string>) => A): Effect.Effect<A, SessionStoreError> {
+  private decodeJson(encoded: string | undefined): Option.Option<unknown> {
+    return encoded === undefined ? Option.none() : Option.some(this.services.codec.decode(encoded))
+  }
+
+  private read<A>(f: (data: ReadonlyMap<string, string>) => A): Effect.Effect<A, SessionStoreError> {
     return Effect.map(this.ready(), () => f(this.current!))
   }
 
@@ -299,7 +318,8 @@ export class RequestSession {
     return this.read(() => this.timeout)
   }
   get(key: SessionKey<any, any> | string): Effect.Effect<Option.Option<any>, SessionStoreError> {
-    return Effect.flatMap(this.ready(), () => this.decode(key, this.current!.get(keyName(key))))
+    if (isSessionKey(key)) return Effect.flatMap(this.ready(), () => this.decode(key, this.current!.get(key.name)))
+    return this.read((data) => this.decodeJson(data.get(key)))
   }
   set(key: SessionKey<any, any> | string, value: unknown): Effect.Effect<void, SessionEncodeError> {
     return Effect.flatMap(
@@ -333,7 +353,8 @@ export class RequestSession {
       if (this.current !== undefined && this.current.size === 0 && !this.cleared) return
       this.cleared = true
       this.changes.clear()
-      this.current?.clear()
+      if (this.current !== undefined) this.current = new Map()
+      this.shared = false
       this.dirty = true
     })
   }
@@ -342,7 +363,7 @@ export class RequestSession {
       const name = keyName(key)
       const encoded = this.current!.get(name)
       if (encoded !== undefined) this.write(name, REMOVED)
-      return this.decode(key, encoded)
+      return isSessionKey(key) ? this.decode(key, encoded) : Effect.succeed(this.decodeJson(encoded))
     })
   }
   changed(): Effect.Effect<void> {
