@@ -6,11 +6,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import type { Redis } from "ioredis"
 import { sessionKey } from "../src/internal/keys.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import type { Reply } from "./utils/Browser.js"
-import { commandsDuring as recorded, type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import { commandNamesDuring, type RedisServer, TestRedis, withAdmin as admin } from "./utils/RedisServer.js"
 import { gate, serveClient, storedTestSession as storedSession } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
@@ -32,12 +33,7 @@ const AppLive = Layer.scoped(
 
 /** The names of the commands Redis received while `effect` ran. */
 const commandsDuring = <A, E>(redis: RedisServer, effect: Effect.Effect<A, E>) =>
-  Effect.promise(() => recorded(redis, () => Effect.runPromise(effect))).pipe(
-    Effect.map((commands) => commands.map((c) => c.name))
-  )
-
-const admin = <A>(redis: RedisServer, f: (client: ReturnType<RedisServer["admin"]>) => Promise<A>) =>
-  Effect.promise(() => f(redis.admin()))
+  Effect.map(commandNamesDuring(redis, effect), ([, names]) => names)
 
 const browserWith = (client: HttpClient.HttpClient, cookie: string | undefined) => {
   const browser = new TestBrowser(client)
@@ -185,7 +181,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "60 seconds" })("HTTP on Re
   it.effect("unreadable stored records are anonymous sessions, never a 500", () =>
     Effect.gen(function*() {
       const { client, redis } = yield* App
-      const cases: Array<(r: ReturnType<RedisServer["admin"]>, key: string) => Promise<unknown>> = [
+      const cases: Array<(r: Redis, key: string) => Promise<unknown>> = [
         (r, key) => r.hset(key, "c", "1", "t", "600", ".count", "{not json"),
         (r, key) => r.hset(key, "c", "1", "t", "600", ".count", "\"a string, not an Int\""),
         (r, key) => r.hset(key, "c", "yesterday", "t", "600", ".count", "1"),

@@ -6,7 +6,7 @@ import * as Layer from "effect/Layer"
 import { indexKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
 import type { IndexedSession } from "../src/SessionIndex.js"
-import { type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import { type RedisServer, TestRedis, withAdmin as admin } from "./utils/RedisServer.js"
 import { memorySessions, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
@@ -49,9 +49,6 @@ const signIn = Effect.fnUntraced(function*(client: HttpClient.HttpClient, user: 
 })
 
 const whoami = (browser: TestBrowser) => Effect.map(browser.get("/whoami"), (reply) => reply.body)
-
-const admin = <A>(redis: RedisServer, f: (client: ReturnType<RedisServer["admin"]>) => Promise<A>) =>
-  Effect.promise(() => f(redis.admin()))
 
 layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout everywhere", (it) => {
   const both = (title: string, f: (client: HttpClient.HttpClient) => Effect.Effect<void, unknown>) => {

@@ -26,7 +26,12 @@ import * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionIndex from "../src/SessionIndex.js"
 import * as SessionStore from "../src/SessionStore.js"
 import type { Reply } from "./utils/Browser.js"
-import { commandsDuring as recorded, type RedisServer, TestRedis } from "./utils/RedisServer.js"
+import {
+  commandNamesDuring as commandsDuring,
+  type RedisServer,
+  TestRedis,
+  withAdmin as admin
+} from "./utils/RedisServer.js"
 import { serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
@@ -269,19 +274,6 @@ const storeDuring = <A, E>(backend: Backend, effect: Effect.Effect<A, E>) =>
     return Effect.map(effect, (a) => [a, { calls: [...backend.log.calls], indexed: [...backend.log.indexed] }] as const)
   })
 
-/** The names of the commands Redis received while `effect` ran, and its result. */
-const commandsDuring = <A, E>(redis: RedisServer, effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    let result: A | undefined
-    const commands = yield* Effect.promise(() =>
-      recorded(redis, () => Effect.runPromise(Effect.map(effect, (a) => (result = a))))
-    )
-    return [result as A, commands.map((c) => c.name)] as const
-  })
-
-const admin = <A>(redis: RedisServer, f: (client: ReturnType<RedisServer["admin"]>) => Promise<A>) =>
-  Effect.promise(() => f(redis.admin()))
-
 const withCookie = (client: HttpClient.HttpClient, cookie: string | undefined) => {
   const browser = new TestBrowser(client)
   browser.cookie = cookie
@@ -408,27 +400,24 @@ layer(BackendsLive, { excludeTestServices: true, timeout: "60 seconds" })("reque
       })
   )
 
-  both(
-    "remove then get on a session logged out in another tab stores nothing and sets no cookie",
-    (backend) =>
-      Effect.gen(function*() {
-        const browser = yield* existingSession(backend.client)
-        const cookie = browser.cookie!
-        assert.strictEqual((yield* withCookie(backend.client, cookie).get("/logout")).status, 200)
-        yield* assertStoresNothing(backend, cookie, "/remove-then-get/a", "absent")
-      })
-  )
-
-  both(
-    "clear then keys on a session logged out in another tab stores nothing and sets no cookie",
-    (backend) =>
-      Effect.gen(function*() {
-        const browser = yield* existingSession(backend.client)
-        const cookie = browser.cookie!
-        assert.strictEqual((yield* withCookie(backend.client, cookie).get("/logout")).status, 200)
-        yield* assertStoresNothing(backend, cookie, "/clear-then-keys", "[]")
-      })
-  )
+  for (
+    const [what, path, body] of [["remove then get", "/remove-then-get/a", "absent"], [
+      "clear then keys",
+      "/clear-then-keys",
+      "[]"
+    ]]
+  ) {
+    both(
+      `${what} on a session logged out in another tab stores nothing and sets no cookie`,
+      (backend) =>
+        Effect.gen(function*() {
+          const browser = yield* existingSession(backend.client)
+          const cookie = browser.cookie!
+          assert.strictEqual((yield* withCookie(backend.client, cookie).get("/logout")).status, 200)
+          yield* assertStoresNothing(backend, cookie, path, body)
+        })
+    )
+  }
 
   // ---------------------------------------------------------------------------------------------------
   // 3. regenerate + bind to another principal leaves the previous principal's index

@@ -1408,3 +1408,17 @@ export class TestRedisSentinel extends Context.Tag("test/TestRedisSentinel")<Tes
     )
   )
 }
+
+/** Runs `effect`; its result, and the names of the commands the server received from the applications meanwhile. */
+export const commandNamesDuring = <A, E>(server: RedisServer, effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    let result: A | undefined
+    const commands = yield* Effect.promise(() =>
+      commandsDuring(server, () => Effect.runPromise(Effect.map(effect, (a) => (result = a))))
+    )
+    return [result as A, commands.map((c) => c.name)] as const
+  })
+
+/** Runs `f` with the server's admin connection, as an effect. */
+export const withAdmin = <A>(server: RedisServer, f: (admin: Redis) => Promise<A>) =>
+  Effect.promise(() => f(server.admin()))

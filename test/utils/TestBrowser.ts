@@ -8,7 +8,8 @@ const splitSetCookie = (header: string | undefined): Array<string> =>
 
 /**
  * `Browser` on Effect's `HttpClient` (for `NodeHttpServer.layerTest`): keeps one cookie as `Set-Cookie` says,
- * sends it back, deletes it on `Max-Age=0`, and reports every `Set-Cookie` of a response.
+ * sends it back, deletes it on `Max-Age=0`, and reports every `Set-Cookie` of a response. A request that gets
+ * no answer within 10 s (of the clock in context) fails the test, naming it, instead of blocking it.
  */
 export class TestBrowser {
   cookie: string | undefined
@@ -22,7 +23,10 @@ export class TestBrowser {
     return tab
   }
 
-  get(path: string, headers: Record<string, string> = {}): Effect.Effect<Reply, HttpClientError.HttpClientError> {
+  get(
+    path: string,
+    headers: Record<string, string> = {}
+  ): Effect.Effect<Reply, HttpClientError.HttpClientError | Error> {
     const cookie = this.cookie === undefined ? {} : { cookie: `${this.cookieName}=${this.cookie}` }
     return Effect.gen(this, function*() {
       const response = yield* this.client.get(path, { headers: { ...cookie, ...headers } })
@@ -32,7 +36,9 @@ export class TestBrowser {
         this.cookie = set.attributes.get("max-age") === "0" ? undefined : set.value
       }
       return { status: response.status, body: yield* response.text, cookies }
-    })
+    }).pipe(
+      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`GET ${path} got no response`) })
+    )
   }
 }
 
