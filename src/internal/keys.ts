@@ -4,7 +4,7 @@ import { memo } from "./cache.js"
 /**
  * The SHA-256 of a session id, in hex: how stores name a session without ever holding the id, which is
  * the bearer credential. Also the session's handle in a principal's index. Recent ones are remembered, so a
- * returning session skips the hash as its cookie skips the HMAC (see `SessionId.makeVerifier`).
+ * returning session skips the hash as its cookie skips the HMAC (the verified-cookie memo in `HttpSession`).
  */
 export const digest: (id: string) => string = memo(10_000, (id) => hash("sha256", id))
 
