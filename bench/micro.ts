@@ -17,6 +17,7 @@ import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionStore from "../src/SessionStore.js"
 import { startRedisServer } from "../test/utils/RedisServer.js"
+import { routes } from "./peers.js"
 import { secret } from "./servers/env.js"
 import { floorRoutes } from "./servers/floor-routes.js"
 
@@ -49,9 +50,7 @@ const memorySessions = HttpSession.layerRouter.pipe(
 )
 
 const routesWithout = HttpLayerRouter.addAll(
-  ["/none", "/read", "/anon", "/write", "/login", "/logout"].map((path) =>
-    HttpLayerRouter.route("GET", path as HttpLayerRouter.PathInput, Effect.succeed(text("0")))
-  )
+  routes.map((route) => HttpLayerRouter.route("GET", `/${route}`, Effect.succeed(text("0"))))
 )
 
 type Handler = (request: Request) => Promise<Response>
@@ -119,10 +118,10 @@ const main = async () => {
     floorClient === undefined ? routesWithout : await floorRoutes(floorClient),
     { disableLogger: true }
   )
-  const routes = selected.length > 0
+  const paths = selected.length > 0
     ? selected.map((r) => `/${r.replace(/^\//, "")}`)
-    : ["/none", "/anon", "/read", "/write", "/login", "/logout"]
-  for (const route of routes) {
+    : routes.map((route) => `/${route}`)
+  for (const route of paths) {
     const differences: Array<number> = []
     await round(withSessions.handler, without.handler, route) // warm-up
     for (let i = 0; i < rounds; i++) differences.push(await round(withSessions.handler, without.handler, route))
