@@ -2,20 +2,23 @@
  * `npx tsx bench/profile.ts <route> [requests]`: runs the effect-redis-sessions benchmark server under
  * `--cpu-prof` on a private redis-server, sends `requests` requests (default 30,000) of one route, then
  * prints the CPU per request and the hottest functions by self time during the burst. `PROFILE_GC=1` forces
- * a full garbage collection before the burst, `PROFILE_CPU=0` measures the CPU per request without the profiler; `PROFILE_PATH=/read` sends that path with the route's cookies. The profile itself is left in `bench/.profiles/`.
+ * a full garbage collection before the burst, `PROFILE_CPU=0` measures the CPU per request without the profiler; `PROFILE_PATH=/read` sends that path with the route's cookies, `PROFILE_SERVER=effect-floor` profiles another
+ * server of `bench/peers.ts`. The profile itself is left in `bench/.profiles/`.
  */
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { Agent } from "node:http"
 import { startRedisServer } from "../test/utils/RedisServer.js"
 import { getOk } from "./http.js"
 import { runBurst } from "./load.js"
-import { type Route, routes } from "./peers.js"
+import { peers, type Route, routes } from "./peers.js"
 import { startServer } from "./server-process.js"
 import { Workloads } from "./workloads.js"
 
 const route = (process.argv[2] ?? "read") as Route
 const requests = Number(process.argv[3] ?? 30_000)
 if (!routes.includes(route)) throw new Error(`unknown route /${route}; one of ${routes.join(", ")}`)
+/** Requests in flight (`PROFILE_CONCURRENCY`, default 50; `npm run bench` sends 16). */
+const concurrency = Number(process.env.PROFILE_CONCURRENCY ?? 50)
 const directory = new URL("./.profiles/", import.meta.url).pathname
 
 interface Node {
@@ -72,8 +75,10 @@ const run = async () => {
   rmSync(directory, { recursive: true, force: true })
   const window = { from: 0, to: 0, completed: 1 }
   const redis = await startRedisServer()
-  const agent = new Agent({ keepAlive: true, maxSockets: 50 })
-  const peer = { name: "effect-redis-sessions", framework: "effect", sessions: true, db: 0 } as const
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
+  const name = process.env.PROFILE_SERVER ?? "effect-redis-sessions"
+  const peer = peers.find((p) => p.name === name)
+  if (peer === undefined) throw new Error(`unknown server ${name}; one of ${peers.map((p) => p.name).join(", ")}`)
   const profiling = process.env.PROFILE_CPU !== "0"
   const server = await startServer(
     peer,
@@ -81,7 +86,7 @@ const run = async () => {
     profiling ? ["--cpu-prof", `--cpu-prof-dir=${directory}`] : []
   )
   try {
-    const workloads = await Workloads.create(server, agent, 50)
+    const workloads = await Workloads.create(server, agent, concurrency)
     const jarFor = await workloads.jarFor(route, requests)
     if (process.env.PROFILE_GC === "1") await getOk(agent, server.port, "/__heap")
     const cpuBefore = await readCpu(agent, server.port)
@@ -92,7 +97,7 @@ const run = async () => {
       path: process.env.PROFILE_PATH ?? `/${route}`,
       requests,
       maxMs: 60_000,
-      concurrency: 50,
+      concurrency,
       jarFor
     })
     window.to = monotonicMicros()

@@ -9,7 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto"
+import { hash, randomBytes } from "node:crypto"
 
 /**
  * Makes new session ids. The default draws 32 bytes from `crypto.randomBytes` and encodes them as hex
@@ -33,6 +33,7 @@ export class Generator extends Context.Reference<Generator>()("effect-redis-sess
     Effect.sync(() => randomBytes(32).toString(encoding))
 }) {}
 
+const MAX_ID_LENGTH = 128
 const ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/
 
 /**
@@ -51,19 +52,51 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/
  */
 export const isValid = (id: string): boolean => ID_PATTERN.test(id)
 
-/** Secrets as key objects, made once per secret: building the HMAC key is most of the cost of a MAC. */
-const keys = new WeakMap<Redacted.Redacted<string>, KeyObject>()
+const BLOCK = 64
 
-const keyOf = (secret: Redacted.Redacted<string>): KeyObject => {
-  let key = keys.get(secret)
-  if (key === undefined) {
-    key = createSecretKey(Buffer.from(Redacted.value(secret)))
-    keys.set(secret, key)
+/**
+ * HMAC-SHA256 (RFC 2104) with one secret, as two one-shot `crypto.hash` calls over buffers made once per secret.
+ * `createHmac` allocates a native object per MAC that the garbage collector has to finalize: for a cookie that
+ * is not yet remembered (a logout, a first visit after a restart) that cost more than the hashing.
+ */
+const makeMac = (secret: Redacted.Redacted<string>): (id: string) => string => {
+  const raw = Buffer.from(Redacted.value(secret))
+  const key = raw.length > BLOCK ? hash("sha256", raw, "buffer") : raw
+  // the inner block keeps room after the pad for any id `isValid` accepts (3 bytes per UTF-16 unit at most)
+  const inner = Buffer.alloc(BLOCK + 3 * MAX_ID_LENGTH)
+  const outer = Buffer.alloc(BLOCK + 32)
+  for (let i = 0; i < BLOCK; i++) {
+    inner[i] = (key[i] ?? 0) ^ 0x36
+    outer[i] = (key[i] ?? 0) ^ 0x5c
   }
-  return key
+  return (id) => {
+    const message = id.length <= MAX_ID_LENGTH
+      ? inner.subarray(0, BLOCK + inner.write(id, BLOCK))
+      : Buffer.concat([inner.subarray(0, BLOCK), Buffer.from(id)])
+    outer.write(hash("sha256", message, "binary"), BLOCK, "binary")
+    return hash("sha256", outer, "base64url")
+  }
 }
 
-const mac = (id: string, secret: Redacted.Redacted<string>) => createHmac("sha256", keyOf(secret)).update(id).digest()
+const macs = new WeakMap<Redacted.Redacted<string>, (id: string) => string>()
+
+/** The base64url HMAC-SHA256 of `id` under `secret`. */
+const mac = (id: string, secret: Redacted.Redacted<string>): string => {
+  let of = macs.get(secret)
+  if (of === undefined) {
+    of = makeMac(secret)
+    macs.set(secret, of)
+  }
+  return of(id)
+}
+
+/** Whether two strings are equal, in a time that depends on their length only. */
+const equalInConstantTime = (a: string, b: string): boolean => {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
+}
 
 /**
  * The cookie value for an id: `<id>.<base64url HMAC-SHA256(secret, id)>`.
@@ -79,8 +112,7 @@ const mac = (id: string, secret: Redacted.Redacted<string>) => createHmac("sha25
  * @since 0.1.0
  * @category signing
  */
-export const sign = (id: string, secret: Redacted.Redacted<string>): string =>
-  `${id}.${mac(id, secret).toString("base64url")}`
+export const sign = (id: string, secret: Redacted.Redacted<string>): string => `${id}.${mac(id, secret)}`
 
 /**
  * A verified cookie: the id, and whether it was signed with an older secret than the newest
@@ -106,7 +138,7 @@ export interface Verified {
 }
 
 const MAC_LENGTH = 43
-const MAX_COOKIE_LENGTH = 128 + 1 + MAC_LENGTH
+const MAX_COOKIE_LENGTH = MAX_ID_LENGTH + 1 + MAC_LENGTH
 
 /**
  * Verifies a cookie value against every secret (newest first) with constant-time comparisons.
@@ -134,11 +166,11 @@ export const verify = (
   if (dot < 1 || value[dot] !== ".") return Option.none()
   const id = value.slice(0, dot)
   if (!isValid(id)) return Option.none()
-  const presented = Buffer.from(value.slice(dot + 1), "base64url")
-  if (presented.length !== 32 || presented.toString("base64url") !== value.slice(dot + 1)) return Option.none()
+  // the MAC is compared as text with its canonical encoding, so another spelling of the same bytes never matches
+  const presented = value.slice(dot + 1)
   let match = -1
   for (let i = 0; i < secrets.length; i++) {
-    if (timingSafeEqual(presented, mac(id, secrets[i]!)) && match === -1) match = i
+    if (equalInConstantTime(presented, mac(id, secrets[i]!)) && match === -1) match = i
   }
   return match === -1 ? Option.none() : Option.some({ id, stale: match > 0 })
 }

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as fc from "fast-check"
 import { createHash, createHmac } from "node:crypto"
 import { sessionKey } from "../src/internal/keys.js"
 import * as SessionId from "../src/SessionId.js"
@@ -91,6 +92,18 @@ describe("SessionId", () => {
       assert.notInclude(cookie, "=")
       assert.notInclude(cookie, Redacted.value(NEW))
     })
+
+    it("is the HMAC of any id under any secret, short or longer than the hash's 64-byte block", () =>
+      fc.assert(
+        fc.property(
+          fc.string({ unit: "grapheme", maxLength: 300 }),
+          fc.oneof(fc.string({ minLength: 1, maxLength: 64 }), fc.string({ minLength: 65, maxLength: 150 })),
+          (id, secret) => {
+            const redacted = Redacted.make(secret)
+            assert.strictEqual(SessionId.sign(id, redacted), `${id}.${expectedMac(id, redacted)}`)
+          }
+        )
+      ))
 
     it("depends on the secret and on the id", () => {
       assert.notStrictEqual(SessionId.sign(ID, NEW), SessionId.sign(ID, OLD))
