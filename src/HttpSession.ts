@@ -41,7 +41,13 @@ import { SessionStore } from "./SessionStore.js"
 /** RFC 6265 §5.2 trims spaces and tabs only, not every Unicode white space like `String.trim`. */
 const trimSpaces = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "")
 
-/** Every value of cookie `name` in a Cookie header, in order. */
+/**
+ * A copy of `text` that does not refer to the string it was cut from: V8 keeps a slice's whole parent alive, and
+ * verified values are remembered, so each would otherwise hold its request's entire Cookie header.
+ */
+const detached = (text: string) => (" " + text).slice(1)
+
+/** Every value of cookie `name` in a Cookie header, in order, detached from the header. */
 const cookieValues = (header: string | undefined, name: string): Array<string> => {
   if (header === undefined || !header.includes(name)) return []
   const values: Array<string> = []
@@ -50,7 +56,7 @@ const cookieValues = (header: string | undefined, name: string): Array<string> =
     if (eq === -1 || trimSpaces(pair.slice(0, eq)) !== name) continue
     let value = trimSpaces(pair.slice(eq + 1))
     if (value.startsWith("\"") && value.endsWith("\"") && value.length >= 2) value = value.slice(1, -1)
-    values.push(value)
+    values.push(detached(value))
   }
   return values
 }
