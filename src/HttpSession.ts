@@ -34,6 +34,7 @@ import { attach } from "./internal/currentSession.js"
 import { type Incoming, type Outcome, RequestSession, type Services } from "./internal/requestSession.js"
 import { Codec, Session } from "./Session.js"
 import { SessionConfig, type SessionOptions } from "./SessionConfig.js"
+import { SessionEvents } from "./SessionEvents.js"
 import * as SessionId from "./SessionId.js"
 import type * as SessionIndex from "./SessionIndex.js"
 import { SessionStore } from "./SessionStore.js"
@@ -123,9 +124,13 @@ const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Ser
   const store = Context.get(context, SessionStore)
   const codec = Context.get(context as Context.Context<never>, Codec)
   const generate = Context.get(context as Context.Context<never>, SessionId.Generator)
+  const bus = Context.get(context as Context.Context<never>, SessionEvents)
+  const events = bus.active ? bus : undefined
   const cookie = sessionCookie(options)
   const cached = cookie.services.get(store)
-  if (cached !== undefined && cached.codec === codec && cached.generate === generate) return cached
+  if (cached !== undefined && cached.codec === codec && cached.generate === generate && cached.events === events) {
+    return cached
+  }
   const services: Services = {
     options,
     timeout: Duration.toSeconds(options.timeout),
@@ -134,7 +139,8 @@ const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Ser
     store,
     codec,
     generate,
-    incoming: cookie.incoming
+    incoming: cookie.incoming,
+    events
   }
   cookie.services.set(store, services)
   return services

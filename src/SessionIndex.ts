@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { withCurrent } from "./internal/currentSession.js"
 import type { SessionStoreError } from "./SessionError.js"
+import { SessionEvents, type SessionEventsService } from "./SessionEvents.js"
 import { type IndexedSession, SessionStore } from "./SessionStore.js"
 
 export type {
@@ -59,15 +60,26 @@ export interface SessionIndexService {
   readonly revokeAll: (principal: string) => Effect.Effect<number, SessionStoreError>
 }
 
-const over = (store: SessionStore["Type"]): SessionIndexService => ({
-  list: store.list,
-  revoke: (principal, handle) => Effect.map(store.revoke(principal, [handle]), (n) => n > 0),
-  revokeAll: (principal) =>
-    Effect.flatMap(store.list(principal), (sessions) => store.revoke(principal, sessions.map((s) => s.handle)))
-})
+/** The index over `store`; revocations are published to `events` unless it is `undefined`. */
+const over = (store: SessionStore["Type"], events: SessionEventsService | undefined): SessionIndexService => {
+  const revoke = (principal: string, handles: ReadonlyArray<string>) =>
+    events === undefined ? store.revoke(principal, handles) : Effect.tap(
+      store.revoke(principal, handles),
+      (sessions) => sessions > 0 ? events.publish({ _tag: "Revoked", principal, sessions }) : Effect.void
+    )
+  return {
+    list: store.list,
+    revoke: (principal, handle) => Effect.map(revoke(principal, [handle]), (n) => n > 0),
+    revokeAll: (principal) =>
+      Effect.flatMap(store.list(principal), (sessions) => revoke(principal, sessions.map((s) => s.handle)))
+  }
+}
 
 const withStore = <A, E>(f: (index: SessionIndexService) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  withCurrent("SessionIndex (without SessionIndex.layer)", (session) => f(over(session.services.store)))
+  withCurrent(
+    "SessionIndex (without SessionIndex.layer)",
+    (session) => f(over(session.services.store, session.services.events))
+  )
 
 /**
  * @example
@@ -106,7 +118,11 @@ export class SessionIndex extends Context.Reference<SessionIndex>()("effect-redi
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<SessionIndexService, never, SessionStore> = Effect.map(SessionStore, over)
+export const make: Effect.Effect<SessionIndexService, never, SessionStore> = Effect.zipWith(
+  SessionStore,
+  SessionEvents,
+  (store, events) => over(store, events.active ? events : undefined)
+)
 
 /**
  * The index over the application's `SessionStore`, for use outside requests.

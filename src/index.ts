@@ -18,6 +18,8 @@ export * as Session from "./Session.js"
 export * as SessionConfig from "./SessionConfig.js"
 /** @since 0.1.0 */
 export * as SessionError from "./SessionError.js"
+/** @since 0.3.0 */
+export * as SessionEvents from "./SessionEvents.js"
 /** @since 0.1.0 */
 export * as SessionId from "./SessionId.js"
 /** @since 0.1.0 */

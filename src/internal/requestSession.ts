@@ -13,6 +13,7 @@ import {
   type SessionStoreError,
   type SessionTooLarge
 } from "../SessionError.js"
+import type { SessionEventInput, SessionEventsService } from "../SessionEvents.js"
 import * as SessionId from "../SessionId.js"
 import { isSessionKey, type SessionKey } from "../SessionKey.js"
 import type { Changes, Limits, SessionStore, StoredSession } from "../SessionStore.js"
@@ -41,6 +42,7 @@ export type Outcome =
   | { readonly _tag: "Live"; readonly id: string; readonly isNew: boolean; readonly renewed: boolean }
 
 const Unchanged: Outcome = { _tag: "Unchanged" }
+const NoEvents: ReadonlyArray<SessionEventInput> = []
 const Ended: Outcome = { _tag: "Ended" }
 
 /** What every request of one application shares. */
@@ -56,6 +58,8 @@ export interface Services {
   readonly generate: SessionId.Generator["Type"]
   /** Reads the session cookie out of what the HTTP layer handed over (opaque here: the `Cookie` header). */
   readonly incoming: (source: string | undefined) => Incoming
+  /** Where lifecycle events go; `undefined` when nobody listens. */
+  readonly events: SessionEventsService | undefined
 }
 
 type Phase =
@@ -104,6 +108,8 @@ export class RequestSession {
   private absoluteDeadline: number | undefined
   private principal: string | undefined
   private principalChange: string | undefined
+  /** The principal the session was bound to when it was loaded. */
+  private loadedPrincipal: string | undefined
   /** Id of the session this one was regenerated from: deleted when, and only if, this one is stored. */
   private replaces: string | undefined
   /** A load is in flight. */
@@ -141,7 +147,7 @@ export class RequestSession {
     this.cleared = false
     this.dirty = false
     this.timeoutChange = undefined
-    this.principal = this.principalChange = undefined
+    this.principal = this.principalChange = this.loadedPrincipal = undefined
     this.timeout = this.services.timeout
     this.created = now
     const absolute = this.services.absoluteTimeout
@@ -183,9 +189,18 @@ export class RequestSession {
           this.settle(Effect.void)
           // the request may have moved on meanwhile (invalidated it): then it starts afresh
           const readable = this.current === undefined ? this.ready() : Effect.void
-          return verdict === "Undecodable"
-            ? Effect.zipRight(Effect.logWarning("Unreadable session record ignored: a value does not decode"), readable)
-            : readable
+          switch (verdict) {
+            case "Undecodable":
+              return Effect.zipRight(
+                Effect.logWarning("Unreadable session record ignored: a value does not decode"),
+                readable
+              )
+            case "Missing":
+            case "Expired":
+              return this.publishing([{ _tag: "ExpiredOnRead" }], readable)
+            default:
+              return readable
+          }
         })
     })
   }
@@ -211,6 +226,7 @@ export class RequestSession {
     this.created = stored!.created
     this.timeout = this.timeoutChange ?? stored!.timeout
     this.absoluteDeadline = stored!.absoluteDeadline
+    this.loadedPrincipal = stored!.principal
     this.principal = this.principalChange ?? stored!.principal
     this.current = this.cleared ? new Map() : stored!.fields
     this.shared = !this.cleared
@@ -391,7 +407,10 @@ export class RequestSession {
       : doomed.length === 1
       ? store.remove(doomed[0]!)
       : Effect.void
-    return Effect.map(removal, () => {
+    const ended = doomed.length === 0
+      ? removal
+      : this.publishing([{ _tag: "Invalidated", principal: Option.fromNullable(this.principal) }], removal)
+    return Effect.map(ended, () => {
       this.phase = "Invalidated"
       this.sessionId =
         this.stored =
@@ -428,6 +447,20 @@ export class RequestSession {
       this.timeout = this.timeoutChange = seconds
       this.dirty = true
     })
+  }
+
+  /** `effect`, then the `events` it led to, when anybody listens. */
+  private publishing<A, E>(events: ReadonlyArray<SessionEventInput>, effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    const bus = this.services.events
+    if (bus === undefined || events.length === 0) return effect
+    return Effect.tap(effect, () => Effect.forEach(events, bus.publish, { discard: true }))
+  }
+
+  /** The `Bound` event of a commit that stores a new principal. */
+  private rebinding(): ReadonlyArray<SessionEventInput> {
+    const { principalChange, loadedPrincipal } = this
+    if (principalChange === undefined || principalChange === loadedPrincipal) return NoEvents
+    return [{ _tag: "Bound", principal: principalChange, previous: Option.fromNullable(loadedPrincipal) }]
   }
 
   private currentId(): Effect.Effect<string> {
@@ -500,8 +533,19 @@ export class RequestSession {
 
   private commitChanges(failed: boolean) {
     const id = this.sessionId!
-    return Effect.flatMap(this.services.store.commit(id, this.changeSet(), this.services.limits), (result) => {
-      if (result === "Committed") return Effect.succeed<Outcome>({ _tag: "Live", id, isNew: false, renewed: true })
+    const committing = this.services.store.commit(id, this.changeSet(), this.services.limits)
+    const committed = this.services.events === undefined ? committing : Effect.tapErrorTag(
+      committing,
+      "SessionConflict",
+      () => this.publishing([{ _tag: "Conflict", principal: Option.fromNullable(this.principal) }], Effect.void)
+    )
+    return Effect.flatMap(committed, (result) => {
+      if (result === "Committed") {
+        return this.publishing(
+          this.rebinding(),
+          Effect.succeed<Outcome>({ _tag: "Live", id, isNew: false, renewed: true })
+        )
+      }
       if (this.phase === "Existing") {
         return Effect.as(Effect.logWarning("Session ended while the request ran; its changes were dropped"), Ended)
       }
@@ -533,7 +577,16 @@ export class RequestSession {
         return Effect.flatMap(
           this.services.store.create(id, session, this.services.limits, this.replaces),
           (created) => {
-            if (created) return Effect.succeed<Outcome>({ _tag: "Live", id, isNew: true, renewed: true })
+            if (created) {
+              const principal = Option.fromNullable(this.principal)
+              return this.publishing(
+                [
+                  this.replaces === undefined ? { _tag: "Created", principal } : { _tag: "Regenerated", principal },
+                  ...this.rebinding()
+                ],
+                Effect.succeed<Outcome>({ _tag: "Live", id, isNew: true, renewed: true })
+              )
+            }
             if (remaining <= 1) {
               return Effect.dieMessage("The session id generator kept returning ids that are already in use")
             }
