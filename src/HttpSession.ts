@@ -30,13 +30,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { memo } from "./internal/cache.js"
+import { count, countStoreError } from "./internal/counting.js"
 import { attach } from "./internal/currentSession.js"
 import { type Incoming, type Outcome, RequestSession, type Services } from "./internal/requestSession.js"
 import { Codec, Session } from "./Session.js"
 import { SessionConfig, type SessionOptions } from "./SessionConfig.js"
+import { SessionConflict, SessionTooLarge } from "./SessionError.js"
 import { SessionEvents } from "./SessionEvents.js"
 import * as SessionId from "./SessionId.js"
 import type * as SessionIndex from "./SessionIndex.js"
+import * as SessionMetrics from "./SessionMetrics.js"
 import { SessionStore } from "./SessionStore.js"
 
 /** RFC 6265 §5.2 trims spaces and tabs only, not every Unicode white space like `String.trim`. */
@@ -67,7 +70,16 @@ const cookieValues = (header: string | undefined, name: string): Array<string> =
  * Only values that verified are remembered, so a forged value never matches one.
  */
 const makeVerifier = (secrets: SessionOptions["secrets"]) =>
-  memo(10_000, (value: string) => SessionId.verify(value, secrets), Option.isSome)
+  memo(
+    10_000,
+    (value: string) => {
+      const verified = SessionId.verify(value, secrets)
+      if (Option.isSome(verified)) count(SessionMetrics.cookieCache.miss)
+      return verified
+    },
+    Option.isSome,
+    () => count(SessionMetrics.cookieCache.hit)
+  )
 
 const NoCookie: Incoming = { presented: false, id: undefined, stale: false }
 const Unverified: Incoming = { presented: true, id: undefined, stale: false }
@@ -188,6 +200,12 @@ const applyCookie = (
   }
 }
 
+const committed = (outcome: Outcome) => {
+  const { commits } = SessionMetrics
+  if (outcome._tag !== "Live") return outcome._tag === "Ended" ? commits.ended : commits.unchanged
+  return outcome.isNew ? commits.created : outcome.renewed ? commits.written : commits.unchanged
+}
+
 /** Commits the session and turns the outcome into the response: its cookie, or the error's response. */
 const finish = (
   session: RequestSession,
@@ -195,9 +213,20 @@ const finish = (
   failed: boolean
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   session.commit(failed).pipe(
-    Effect.flatMap((outcome) => applyCookie(response, outcome, session)),
+    Effect.flatMap((outcome) => {
+      count(committed(outcome))
+      return applyCookie(response, outcome, session)
+    }),
     Effect.catchAllCause((cause) => {
       const error = Cause.squash(cause)
+      count(
+        error instanceof SessionConflict
+          ? SessionMetrics.commits.conflict
+          : error instanceof SessionTooLarge
+          ? SessionMetrics.commits.too_large
+          : SessionMetrics.commits.error
+      )
+      countStoreError(error)
       return Effect.zipRight(
         Effect.logError("Session commit failed; the response was replaced", cause),
         HttpServerRespondable.isRespondable(error)

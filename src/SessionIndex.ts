@@ -14,9 +14,10 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { countEvent } from "./internal/counting.js"
 import { withCurrent } from "./internal/currentSession.js"
 import type { SessionStoreError } from "./SessionError.js"
-import { SessionEvents, type SessionEventsService } from "./SessionEvents.js"
+import { type SessionEventInput, SessionEvents, type SessionEventsService } from "./SessionEvents.js"
 import { type IndexedSession, SessionStore } from "./SessionStore.js"
 
 export type {
@@ -60,13 +61,15 @@ export interface SessionIndexService {
   readonly revokeAll: (principal: string) => Effect.Effect<number, SessionStoreError>
 }
 
-/** The index over `store`; revocations are published to `events` unless it is `undefined`. */
+/** The index over `store`; revocations are counted, and published to `events` unless it is `undefined`. */
 const over = (store: SessionStore["Type"], events: SessionEventsService | undefined): SessionIndexService => {
   const revoke = (principal: string, handles: ReadonlyArray<string>) =>
-    events === undefined ? store.revoke(principal, handles) : Effect.tap(
-      store.revoke(principal, handles),
-      (sessions) => sessions > 0 ? events.publish({ _tag: "Revoked", principal, sessions }) : Effect.void
-    )
+    Effect.tap(store.revoke(principal, handles), (sessions) => {
+      if (sessions === 0) return Effect.void
+      const revoked: SessionEventInput = { _tag: "Revoked", principal, sessions }
+      countEvent(revoked)
+      return events === undefined ? Effect.void : events.publish(revoked)
+    })
   return {
     list: store.list,
     revoke: (principal, handle) => Effect.map(revoke(principal, [handle]), (n) => n > 0),

@@ -26,5 +26,7 @@ export * as SessionId from "./SessionId.js"
 export * as SessionIndex from "./SessionIndex.js"
 /** @since 0.1.0 */
 export * as SessionKey from "./SessionKey.js"
+/** @since 0.3.0 */
+export * as SessionMetrics from "./SessionMetrics.js"
 /** @since 0.1.0 */
 export * as SessionStore from "./SessionStore.js"

@@ -4,7 +4,12 @@
  * young one. O(1) per call: evicting the oldest entry of one `Map` (`map.keys().next()`) costs about 10 µs
  * per insert once the map has churned, because V8 skips every deleted slot before it.
  */
-export const memo = <A>(size: number, compute: (key: string) => A, keep: (value: A) => boolean = () => true) => {
+export const memo = <A>(
+  size: number,
+  compute: (key: string) => A,
+  keep: (value: A) => boolean = () => true,
+  onHit: () => void = () => {}
+) => {
   const half = Math.max(1, Math.floor(size / 2))
   let young = new Map<string, A>()
   let old = new Map<string, A>()
@@ -17,9 +22,13 @@ export const memo = <A>(size: number, compute: (key: string) => A, keep: (value:
   }
   return (key: string): A => {
     const known = young.get(key)
-    if (known !== undefined) return known
+    if (known !== undefined) {
+      onHit()
+      return known
+    }
     const aged = old.get(key)
     if (aged !== undefined) {
+      onHit()
       remember(key, aged)
       return aged
     }

@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,7 +17,9 @@ import {
 import type { SessionEventInput, SessionEventsService } from "../SessionEvents.js"
 import * as SessionId from "../SessionId.js"
 import { isSessionKey, type SessionKey } from "../SessionKey.js"
+import * as SessionMetrics from "../SessionMetrics.js"
 import type { Changes, Limits, SessionStore, StoredSession } from "../SessionStore.js"
+import { count, countEvent, countStoreError } from "./counting.js"
 import { lifetime, MAX_TIMEOUT } from "./storage.js"
 
 const REMOVED = Symbol("removed")
@@ -43,6 +46,12 @@ export type Outcome =
 
 const Unchanged: Outcome = { _tag: "Unchanged" }
 const NoEvents: ReadonlyArray<SessionEventInput> = []
+const loadOutcomes = {
+  Live: SessionMetrics.loads.live,
+  Missing: SessionMetrics.loads.missing,
+  Expired: SessionMetrics.loads.expired,
+  Undecodable: SessionMetrics.loads.undecodable
+} as const
 const Ended: Outcome = { _tag: "Ended" }
 
 /** What every request of one application shares. */
@@ -180,12 +189,15 @@ export class RequestSession {
     const id = this.sessionId!
     return Effect.matchCauseEffect(this.services.store.load(id), {
       onFailure: (cause) => {
+        count(SessionMetrics.loads.error)
+        countStoreError(Cause.squash(cause))
         this.settle(Effect.failCause(cause))
         return Effect.failCause(cause)
       },
       onSuccess: (loaded) =>
         Effect.clockWith((clock) => {
           const verdict = this.apply(id, loaded, clock.unsafeCurrentTimeMillis())
+          if (verdict !== "Skipped") count(loadOutcomes[verdict])
           this.settle(Effect.void)
           // the request may have moved on meanwhile (invalidated it): then it starts afresh
           const readable = this.current === undefined ? this.ready() : Effect.void
@@ -449,11 +461,14 @@ export class RequestSession {
     })
   }
 
-  /** `effect`, then the `events` it led to, when anybody listens. */
+  /** `effect`, then the `events` it led to: counted, and published when anybody listens. */
   private publishing<A, E>(events: ReadonlyArray<SessionEventInput>, effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    if (events.length === 0) return effect
     const bus = this.services.events
-    if (bus === undefined || events.length === 0) return effect
-    return Effect.tap(effect, () => Effect.forEach(events, bus.publish, { discard: true }))
+    return Effect.tap(effect, () => {
+      for (const event of events) countEvent(event)
+      return bus === undefined ? Effect.void : Effect.forEach(events, bus.publish, { discard: true })
+    })
   }
 
   /** The `Bound` event of a commit that stores a new principal. */
