@@ -160,7 +160,18 @@ const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Ser
 
 const services = Effect.context<SessionConfig | SessionStore>().pipe(Effect.map(servicesOf))
 
-/** The cookie the outcome of a commit calls for. */
+/**
+ * A response that sets the session cookie must not be kept by a shared cache, which would hand the cookie to
+ * other users: `Cache-Control: no-store`, unless the handler already kept the response out of shared caches.
+ */
+const uncacheable = (response: HttpServerResponse.HttpServerResponse) => {
+  const current = response.headers["cache-control"]
+  return current !== undefined && /\b(?:no-store|private)\b/i.test(current)
+    ? response
+    : HttpServerResponse.setHeader(response, "cache-control", "no-store")
+}
+
+/** The cookie the outcome of a commit calls for, on a response no shared cache keeps when it carries one. */
 const applyCookie = (
   response: HttpServerResponse.HttpServerResponse,
   outcome: Outcome,
@@ -175,7 +186,7 @@ const applyCookie = (
       return Effect.succeed(
         incoming.presented
           ? HttpServerResponse.updateCookies(
-            response,
+            uncacheable(response),
             (cookies) => Cookies.setCookie(cookies, sessionCookie(options).expired)
           )
           : response
@@ -186,11 +197,13 @@ const applyCookie = (
       const value = SessionId.sign(outcome.id, options.secrets[0])
       const { attributes } = sessionCookie(options)
       if (options.cookieMaxAge === undefined) {
-        return Effect.succeed(HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, attributes))
+        return Effect.succeed(
+          HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, attributes)
+        )
       }
       const maxAge = options.cookieMaxAge
       return Effect.clockWith((clock) =>
-        Effect.succeed(HttpServerResponse.unsafeSetCookie(response, options.cookieName, value, {
+        Effect.succeed(HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, {
           ...attributes,
           maxAge,
           expires: new Date(clock.unsafeCurrentTimeMillis() + Duration.toMillis(maxAge))

@@ -143,7 +143,12 @@ const post = async (browser: Browser, route: string, body: string): Promise<Repl
       browser.cookie = cookie.attributes.get("max-age") === "0" ? undefined : cookie.value
     }
   }
-  return { status: response.status, body: await response.text(), cookies }
+  return {
+    status: response.status,
+    headers: Object.fromEntries(response.headers),
+    body: await response.text(),
+    cookies
+  }
 }
 
 const withCookie = async (url: string, cookie: string, route: string) => {

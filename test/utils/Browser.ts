@@ -18,6 +18,8 @@ export const parseSetCookie = (header: string): SetCookie => {
 
 export interface Reply {
   readonly status: number
+  /** Response headers, names in lower case (`set-cookie` joined; see `cookies`). */
+  readonly headers: Readonly<Record<string, string>>
   readonly body: string
   readonly cookies: ReadonlyArray<SetCookie>
 }
@@ -42,6 +44,11 @@ export class Browser {
       if (cookie.name !== this.cookieName) continue
       this.cookie = cookie.attributes.get("max-age") === "0" ? undefined : cookie.value
     }
-    return { status: response.status, body: await response.text(), cookies }
+    return {
+      status: response.status,
+      headers: Object.fromEntries(response.headers),
+      body: await response.text(),
+      cookies
+    }
   }
 }

@@ -35,7 +35,7 @@ export class TestBrowser {
         if (set.name !== this.cookieName) continue
         this.cookie = set.attributes.get("max-age") === "0" ? undefined : set.value
       }
-      return { status: response.status, body: yield* response.text, cookies }
+      return { status: response.status, headers: response.headers, body: yield* response.text, cookies }
     }).pipe(
       Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`GET ${path} got no response`) })
     )
