@@ -10,12 +10,15 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import { Cluster, Redis } from "ioredis"
 import { createHash } from "node:crypto"
+import { count } from "./internal/counting.js"
 import { slotOf } from "./internal/slot.js"
 import { RedisError } from "./SessionError.js"
+import * as SessionMetrics from "./SessionMetrics.js"
 
 /**
  * How to reach Redis. `url` wins over host, port, db, username and password; `unixSocketPath` wins over
@@ -66,6 +69,11 @@ export interface Options {
    * `RedisError` (reason `Replication`). Default 0: no waiting.
    */
   readonly waitReplicas?: number | undefined
+  /**
+   * A client span per Redis call (a child of the request's span), with OpenTelemetry's database attributes.
+   * Default `false`: a span costs every call, even when no tracer is installed.
+   */
+  readonly tracing?: boolean | undefined
 }
 
 /**
@@ -152,11 +160,22 @@ const classify = (client: Redis | Cluster, operation: string, cause: unknown): R
  * cover (cluster redirections, sentinel lookups, an application's client without `commandTimeout`). A single
  * node client this module built needs none: ioredis bounds each of its commands.
  */
-const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplicas: number, ownDeadline: boolean) => {
+const makeService = (
+  client: Redis | Cluster,
+  commandTimeout: number,
+  waitReplicas: number,
+  ownDeadline: boolean,
+  tracing: boolean
+) => {
   const deadline = commandTimeout + 50
-  const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
+  const call = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
     Effect.async<A, RedisError>((resume) => {
-      const fail = (cause: unknown) => resume(Effect.fail(classify(client, operation, cause)))
+      const started = performance.now()
+      const settle = (result: Effect.Effect<A, RedisError>) => {
+        count(latencyOf(operation), performance.now() - started)
+        resume(result)
+      }
+      const fail = (cause: unknown) => settle(Effect.fail(classify(client, operation, cause)))
       let promise: Promise<A>
       try {
         promise = f(client)
@@ -164,14 +183,14 @@ const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplic
         return fail(cause)
       }
       if (!ownDeadline) {
-        promise.then((value) => resume(Effect.succeed(value)), fail)
+        promise.then((value) => settle(Effect.succeed(value)), fail)
         return
       }
       const timer = setTimeout(() => fail(new DeadlineExceeded()), deadline)
       promise.then(
         (value) => {
           clearTimeout(timer)
-          resume(Effect.succeed(value))
+          settle(Effect.succeed(value))
         },
         (cause) => {
           clearTimeout(timer)
@@ -179,6 +198,20 @@ const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplic
         }
       )
     })
+  const server = serverAttributes(client)
+  /** A span named `name`: `EVALSHA <script>` for a script, the caller's operation name otherwise. */
+  const traced = <A>(
+    name: string,
+    operation: string,
+    attributes: Record<string, string>,
+    f: (client: Redis | Cluster) => Promise<A>
+  ) =>
+    call(operation, f).pipe(
+      Effect.tapError((error) => Effect.annotateCurrentSpan(errorAttributes(error))),
+      Effect.withSpan(name, { kind: "client", attributes: { ...server, ...attributes } })
+    )
+  const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
+    tracing ? traced(operation, operation, { "db.operation.name": operation }, f) : call(operation, f)
   // WAIT answers after its own timeout, which must end before the command deadline
   const waitTimeout = Math.max(1, Math.floor(commandTimeout * 0.8))
   return RedisClient.of({
@@ -196,18 +229,54 @@ const makeService = (client: Redis | Cluster, commandTimeout: number, waitReplic
             })
           )
       ),
-    eval: (operation, script, keys, args) =>
-      run(
-        operation,
-        (c) =>
-          c.evalsha(script.sha, keys.length, ...keys, ...args).catch((error) =>
-            error instanceof Error && error.message.startsWith("NOSCRIPT")
-              ? c.eval(script.source, keys.length, ...keys, ...args)
-              : Promise.reject(error)
-          )
-      )
+    eval: (operation, script, keys, args) => {
+      const evaluate = (c: Redis | Cluster) =>
+        c.evalsha(script.sha, keys.length, ...keys, ...args).catch((error) =>
+          error instanceof Error && error.message.startsWith("NOSCRIPT")
+            ? c.eval(script.source, keys.length, ...keys, ...args)
+            : Promise.reject(error)
+        )
+      return tracing
+        ? traced(
+          `EVALSHA ${operation}`,
+          operation,
+          { "db.operation.name": "EVALSHA", "db.stored_procedure.name": operation },
+          evaluate
+        )
+        : call(operation, evaluate)
+    }
   })
 }
+
+const latencies = new Map<string, Metric.Metric.Histogram<number>>()
+
+/** The latency histogram of one operation, made once per operation name. */
+const latencyOf = (operation: string) => {
+  let histogram = latencies.get(operation)
+  if (histogram === undefined) {
+    histogram = SessionMetrics.redisLatency.pipe(Metric.tagged("operation", operation))
+    latencies.set(operation, histogram)
+  }
+  return histogram
+}
+
+/** Where a span's calls go, in OpenTelemetry's attribute names; a Cluster has no single address. */
+const serverAttributes = (client: Redis | Cluster): Record<string, string | number> =>
+  client instanceof Cluster
+    ? { "db.system.name": "redis" }
+    : {
+      "db.system.name": "redis",
+      "db.namespace": String(client.options.db ?? 0),
+      ...(client.options.path === undefined
+        ? { "server.address": client.options.host ?? "localhost", "server.port": client.options.port ?? 6379 }
+        : { "server.address": client.options.path })
+    }
+
+/** A failed call's span attributes: the reason, and the error prefix Redis answered (`NOPERM`, `OOM`, …) if any. */
+const errorAttributes = (error: RedisError): Record<string, string> =>
+  error.reason === "Command" && error.cause instanceof Error
+    ? { "error.type": error.reason, "db.response.status_code": error.cause.message.split(" ", 1)[0]! }
+    : { "error.type": error.reason }
 
 /** A plain timer's verdict: an Effect timeout per command would cost a fiber. */
 class DeadlineExceeded extends Error {
@@ -348,7 +417,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
   const singleNode = options.clusterNodes === undefined && options.sentinels === undefined
-  return makeService(client, millis(options.commandTimeout, 1000), options.waitReplicas ?? 0, !singleNode)
+  return makeService(
+    client,
+    millis(options.commandTimeout, 1000),
+    options.waitReplicas ?? 0,
+    !singleNode,
+    options.tracing ?? false
+  )
 })
 
 /**
@@ -388,11 +463,18 @@ export const layerFromClient = (
   options?: {
     readonly commandTimeout?: Duration.DurationInput | undefined
     readonly waitReplicas?: number | undefined
+    readonly tracing?: boolean | undefined
   }
 ): Layer.Layer<RedisClient> =>
   Layer.succeed(
     RedisClient,
-    makeService(client, millis(options?.commandTimeout, 1000), options?.waitReplicas ?? 0, true)
+    makeService(
+      client,
+      millis(options?.commandTimeout, 1000),
+      options?.waitReplicas ?? 0,
+      true,
+      options?.tracing ?? false
+    )
   )
 
 /**

@@ -6,6 +6,7 @@
  * @since 0.3.0
  */
 import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
@@ -130,3 +131,24 @@ export const cookieCache = byTag("sessions_cookie_cache", "Session cookie verifi
   "hit",
   "miss"
 ])
+
+/**
+ * How long Redis took to answer, in milliseconds, by `operation` (the store operation or script name: `load`,
+ * `create`, `commit`, …), failures included.
+ *
+ * @example
+ * ```ts
+ * import { SessionMetrics } from "effect-redis-sessions"
+ * import { Effect, Metric } from "effect"
+ *
+ * const loadLatency = Metric.value(SessionMetrics.redisLatency.pipe(Metric.tagged("operation", "load")))
+ * ```
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const redisLatency = Metric.histogram(
+  "sessions_redis_call_duration_ms",
+  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 14 }),
+  "Redis round trip of one store call, milliseconds"
+)

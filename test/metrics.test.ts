@@ -110,7 +110,7 @@ describe("SessionMetrics", () => {
       assert.deepStrictEqual(yield* moves(SessionMetrics.cookieCache, browser.get("/read")), { hit: 0, miss: 1 })
     }))
 
-  it.scoped("a store that is down: a failed load, counted by reason", () =>
+  it.scoped("Redis calls are timed; a store that is down: a failed load, counted by reason", () =>
     Effect.gen(function*() {
       const redis = yield* Effect.acquireRelease(
         Effect.promise(() => startRedisServer()),
@@ -121,6 +121,11 @@ describe("SessionMetrics", () => {
       )
       const browser = new TestBrowser(client)
       yield* browser.get("/incr")
+      const loadLatency = SessionMetrics.redisLatency.pipe(Metric.tagged("operation", "load"))
+      const latencyCount = Effect.map(Metric.value(loadLatency), (state) => state.count)
+      const timedBefore = yield* latencyCount
+      yield* browser.get("/read")
+      assert.strictEqual((yield* latencyCount) - timedBefore, 1)
       yield* Effect.promise(() => redis.kill())
       const moved = yield* moves(
         { loads: SessionMetrics.loads.error, unavailable: SessionMetrics.storeErrors.Unavailable },
