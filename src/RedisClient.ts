@@ -208,7 +208,7 @@ const makeService = (
   ) =>
     call(operation, f).pipe(
       Effect.tapError((error) => Effect.annotateCurrentSpan(errorAttributes(error))),
-      Effect.withSpan(name, { kind: "client", attributes: { ...server, ...attributes } })
+      Effect.withSpan(name, { kind: "client", attributes: { ...server, ...attributes }, captureStackTrace: false })
     )
   const run = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
     tracing ? traced(operation, operation, { "db.operation.name": operation }, f) : call(operation, f)

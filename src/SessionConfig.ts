@@ -159,6 +159,8 @@ export interface Options {
   readonly connectTimeout?: Duration.DurationInput | undefined
   readonly commandTimeout?: Duration.DurationInput | undefined
   readonly lazyConnect?: boolean | undefined
+  /** A client span per Redis call (see `RedisClient.Options`). Default `false`. */
+  readonly tracing?: boolean | undefined
   readonly clusterNodes?: ReadonlyArray<string> | undefined
   readonly sentinels?: ReadonlyArray<string> | undefined
   readonly sentinelMasterName?: string | undefined
@@ -278,6 +280,7 @@ const SETTINGS = {
   password: text(),
   unix_socket_path: text(),
   lazy_connect: boolean,
+  tracing: boolean,
   socket_timeout: seconds,
   connect_timeout: seconds,
   command_timeout: seconds,
@@ -354,6 +357,7 @@ const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
   password: "Redis password",
   unix_socket_path: "Path of the Redis Unix socket (instead of host and port)",
   lazy_connect: "Connect to Redis on first use instead of at startup (default false)",
+  tracing: "A client tracing span per Redis call, with OpenTelemetry's database attributes (default false)",
   socket_timeout: "Default of connect_timeout and command_timeout, in seconds",
   connect_timeout: "Time allowed to connect to Redis, in seconds (default 5)",
   command_timeout: "Time allowed for one Redis command, in seconds (default 1)",
@@ -451,6 +455,7 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
       connectTimeout: Duration.seconds(d.connect_timeout ?? d.socket_timeout ?? 5),
       commandTimeout: Duration.seconds(d.command_timeout ?? d.socket_timeout ?? 1),
       lazyConnect: d.lazy_connect ?? false,
+      tracing: d.tracing ?? false,
       waitReplicas: d.wait_replicas ?? 0,
       clusterNodes: d.cluster_nodes,
       sentinels: d.sentinels,

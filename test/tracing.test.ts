@@ -45,6 +45,14 @@ const parentOf = (span: ReadableSpan, all: ReadonlyArray<ReadableSpan>) =>
   all.find((candidate) => candidate.spanContext().spanId === span.parentSpanContext?.spanId)
 
 describe("tracing", () => {
+  it.effect("is off by default, on with the redis.sessions.tracing setting or the tracing option", () =>
+    Effect.gen(function*() {
+      const secret = { "redis.sessions.secret": SECRET }
+      assert.isFalse((yield* SessionConfig.fromSettings(secret)).redis.tracing)
+      assert.isTrue((yield* SessionConfig.fromSettings({ ...secret, "redis.sessions.tracing": "true" })).redis.tracing)
+      assert.isTrue((yield* SessionConfig.make({ secret: SECRET, tracing: true })).redis.tracing)
+    }))
+
   it.scoped("a client span per Redis call, a child of the request's span, with the database attributes", () =>
     Effect.gen(function*() {
       const { browser, exporter, redis } = yield* tracedApp(true)
