@@ -110,27 +110,36 @@ describe("SessionMetrics", () => {
       assert.deepStrictEqual(yield* moves(SessionMetrics.cookieCache, browser.get("/read")), { hit: 0, miss: 1 })
     }))
 
-  it.scoped("Redis calls are timed; a store that is down: a failed load, counted by reason", () =>
-    Effect.gen(function*() {
-      const redis = yield* Effect.acquireRelease(
-        Effect.promise(() => startRedisServer()),
-        (server) => Effect.promise(() => server.stop())
-      )
-      const client = yield* serveClient(
-        RedisSession.layer({ secret: SECRET, url: redis.url, commandTimeout: "500 millis", connectTimeout: "1 second" })
-      )
-      const browser = new TestBrowser(client)
-      yield* browser.get("/incr")
-      const loadLatency = SessionMetrics.redisLatency.pipe(Metric.tagged("operation", "load"))
-      const latencyCount = Effect.map(Metric.value(loadLatency), (state) => state.count)
-      const timedBefore = yield* latencyCount
-      yield* browser.get("/read")
-      assert.strictEqual((yield* latencyCount) - timedBefore, 1)
-      yield* Effect.promise(() => redis.kill())
-      const moved = yield* moves(
-        { loads: SessionMetrics.loads.error, unavailable: SessionMetrics.storeErrors.Unavailable },
-        Effect.map(browser.get("/read"), (reply) => assert.strictEqual(reply.status, 503))
-      )
-      assert.deepStrictEqual(moved, { loads: 1, unavailable: 1 })
-    }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None))), { timeout: 30_000 })
+  it.scoped(
+    "Redis calls are timed; a store that is down: a failed load, counted by reason",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* Effect.acquireRelease(
+          Effect.promise(() => startRedisServer()),
+          (server) => Effect.promise(() => server.stop())
+        )
+        const client = yield* serveClient(
+          RedisSession.layer({
+            secret: SECRET,
+            url: redis.url,
+            commandTimeout: "500 millis",
+            connectTimeout: "1 second"
+          })
+        )
+        const browser = new TestBrowser(client)
+        yield* browser.get("/incr")
+        const loadLatency = SessionMetrics.redisLatency.pipe(Metric.tagged("operation", "load"))
+        const latencyCount = Effect.map(Metric.value(loadLatency), (state) => state.count)
+        const timedBefore = yield* latencyCount
+        yield* browser.get("/read")
+        assert.strictEqual((yield* latencyCount) - timedBefore, 1)
+        yield* Effect.promise(() => redis.kill())
+        const moved = yield* moves(
+          { loads: SessionMetrics.loads.error, unavailable: SessionMetrics.storeErrors.Unavailable },
+          Effect.map(browser.get("/read"), (reply) => assert.strictEqual(reply.status, 503))
+        )
+        assert.deepStrictEqual(moved, { loads: 1, unavailable: 1 })
+      }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None))),
+    { timeout: 30_000 }
+  )
 })
