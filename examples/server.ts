@@ -27,8 +27,9 @@ const page = (body: string) =>
       onNone: () => `<a href="/login">Log in</a>`,
       onSome: (name) => `Logged in as <b>${escape(name)}</b> · <a href="/logout">Log out</a>`
     })
-    return HttpServerResponse.html(
-      `<!doctype html><title>effect-redis-sessions</title><nav><a href="/">Home</a> · <a href="/counter">Counter</a> · <a href="/note">Note</a> · ${who}</nav>${flashes}${body}`
+    return HttpServerResponse.text(
+      `<!doctype html><meta charset="utf-8"><title>effect-redis-sessions</title><nav><a href="/">Home</a> · <a href="/counter">Counter</a> · <a href="/note">Note</a> · ${who}</nav>${flashes}${body}`,
+      { contentType: "text/html; charset=utf-8" }
     )
   })
 
