@@ -70,10 +70,46 @@ export interface Options {
    */
   readonly waitReplicas?: number | undefined
   /**
+   * TLS to Redis. A `rediss://` URL turns it on (trusting the system's CAs); these options turn it on for host
+   * and port too. `ca`: PEM of the CAs to trust instead; `cert` and `key`: a client certificate for mutual TLS;
+   * `servername`: the name the server certificate must carry (default: the host). A handshake that fails fails
+   * the connection, never falls back to plaintext.
+   */
+  readonly tls?: TlsOptions | undefined
+  /**
    * A client span per Redis call (a child of the request's span), with OpenTelemetry's database attributes.
    * Default `false`: a span costs every call, even when no tracer is installed.
    */
   readonly tracing?: boolean | undefined
+}
+
+/**
+ * TLS settings of {@link Options} (PEM text, as read from files).
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-redis-sessions"
+ * import { Redacted } from "effect"
+ * import { readFileSync } from "node:fs"
+ *
+ * const RedisLive = RedisClient.layer({
+ *   url: Redacted.make("rediss://redis.internal:6380"),
+ *   tls: {
+ *     ca: readFileSync("/etc/redis/ca.crt", "utf8"),
+ *     cert: readFileSync("/etc/redis/client.crt", "utf8"),
+ *     key: Redacted.make(readFileSync("/etc/redis/client.key", "utf8"))
+ *   }
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface TlsOptions {
+  readonly ca?: string | undefined
+  readonly cert?: string | undefined
+  readonly key?: Redacted.Redacted<string> | undefined
+  readonly servername?: string | undefined
 }
 
 /**
@@ -278,6 +314,15 @@ const errorAttributes = (error: RedisError): Record<string, string> =>
     ? { "error.type": error.reason, "db.response.status_code": error.cause.message.split(" ", 1)[0]! }
     : { "error.type": error.reason }
 
+/** Why a connection failed: a failed TLS handshake named as such (the socket error alone does not say TLS). */
+const connectionFailure = (lastError: unknown, cause: unknown): unknown => {
+  const error = lastError ?? cause
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+  const tls = /CERT|SELF_SIGNED|TLS|SSL|ALTNAME|HANDSHAKE/.test(code) ||
+    (error instanceof Error && /certificate|tls|ssl/i.test(error.message))
+  return tls && error instanceof Error ? new Error(`TLS: ${error.message}`, { cause: error }) : error
+}
+
 /** A plain timer's verdict: an Effect timeout per command would cost a fiber. */
 class DeadlineExceeded extends Error {
   constructor() {
@@ -316,9 +361,17 @@ const connectionOptions = (options: Options) => {
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
     ...(options.username === undefined ? {} : { username: options.username }),
     ...(options.password === undefined ? {} : { password: Redacted.value(options.password) }),
+    ...(options.tls === undefined ? {} : { tls: tlsConnection(options.tls) }),
     db: options.db ?? 0
   }
 }
+
+const tlsConnection = (tls: TlsOptions) => ({
+  ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+  ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+  ...(tls.key === undefined ? {} : { key: Redacted.value(tls.key) }),
+  ...(tls.servername === undefined ? {} : { servername: tls.servername })
+})
 
 const construct = (options: Options): Redis | Cluster => {
   const base = connectionOptions(options)
@@ -392,7 +445,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       )
   )
   const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-  client.on("error", (cause) => runFork(Effect.logDebug("Redis connection error", cause)))
+  /** What the connection last failed with: `connect()` itself only says "Connection is closed." */
+  let lastError: unknown
+  client.on("error", (cause) => {
+    lastError = cause
+    runFork(Effect.logDebug("Redis connection error", cause))
+  })
   if (options.sentinels !== undefined) {
     // ioredis ends a Sentinel client for good when its failover detector fires while the client is still
     // asking the Sentinels for the master (after the master died, a hung Sentinel holds that step for up
@@ -404,7 +462,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   }
   const connect = Effect.tryPromise({
     try: () => client.connect(),
-    catch: (cause) => new RedisError({ reason: "Connection", operation: "connect", cause })
+    catch: (cause) =>
+      new RedisError({ reason: "Connection", operation: "connect", cause: connectionFailure(lastError, cause) })
   })
   if (options.lazyConnect === true) {
     yield* Effect.forkDaemon(Effect.ignore(connect))

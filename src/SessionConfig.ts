@@ -18,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Record from "effect/Record"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { readFileSync } from "node:fs"
 import { MAX_TIMEOUT } from "./internal/storage.js"
 import type * as RedisClient from "./RedisClient.js"
 import { SessionConfigError } from "./SessionError.js"
@@ -161,6 +162,14 @@ export interface Options {
   readonly lazyConnect?: boolean | undefined
   /** A client span per Redis call (see `RedisClient.Options`). Default `false`. */
   readonly tracing?: boolean | undefined
+  /** PEM file of the CAs to trust for TLS to Redis (turns TLS on). */
+  readonly tlsCaFile?: string | undefined
+  /** PEM file of the client certificate, for mutual TLS (with `tlsKeyFile`). */
+  readonly tlsCertFile?: string | undefined
+  /** PEM file of the client certificate's private key. */
+  readonly tlsKeyFile?: string | undefined
+  /** The name the Redis server certificate must carry (default: the host). */
+  readonly tlsServername?: string | undefined
   readonly clusterNodes?: ReadonlyArray<string> | undefined
   readonly sentinels?: ReadonlyArray<string> | undefined
   readonly sentinelMasterName?: string | undefined
@@ -281,6 +290,10 @@ const SETTINGS = {
   unix_socket_path: text(),
   lazy_connect: boolean,
   tracing: boolean,
+  tls_ca_file: text(),
+  tls_cert_file: text(),
+  tls_key_file: text(),
+  tls_servername: text(),
   socket_timeout: seconds,
   connect_timeout: seconds,
   command_timeout: seconds,
@@ -358,6 +371,10 @@ const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
   unix_socket_path: "Path of the Redis Unix socket (instead of host and port)",
   lazy_connect: "Connect to Redis on first use instead of at startup (default false)",
   tracing: "A client tracing span per Redis call, with OpenTelemetry's database attributes (default false)",
+  tls_ca_file: "PEM file of the CAs to trust for TLS to Redis; turns TLS on",
+  tls_cert_file: "PEM file of the client certificate for mutual TLS to Redis (with tls_key_file)",
+  tls_key_file: "PEM file of the private key of tls_cert_file",
+  tls_servername: "Name the Redis server certificate must carry (default: the host)",
   socket_timeout: "Default of connect_timeout and command_timeout, in seconds",
   connect_timeout: "Time allowed to connect to Redis, in seconds (default 5)",
   command_timeout: "Time allowed for one Redis command, in seconds (default 1)",
@@ -422,6 +439,25 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
   if (d.sentinels !== undefined && d.sentinel_master_name === undefined) {
     issue("sentinel_master_name", "is required with sentinels")
   }
+  if ((d.tls_cert_file === undefined) !== (d.tls_key_file === undefined)) {
+    issue(
+      d.tls_cert_file === undefined ? "tls_cert_file" : "tls_key_file",
+      "tls_cert_file and tls_key_file go together"
+    )
+  }
+  const pem = (key: "tls_ca_file" | "tls_cert_file" | "tls_key_file") => {
+    const file = d[key]
+    if (file === undefined) return undefined
+    try {
+      return readFileSync(file, "utf8")
+    } catch (error) {
+      issue(key, `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`)
+      return undefined
+    }
+  }
+  const ca = pem("tls_ca_file")
+  const cert = pem("tls_cert_file")
+  const key = pem("tls_key_file")
   if (issues.length > 0 || secrets === undefined) return Either.left(issues)
   const redacted = (value: string | undefined) => value === undefined ? undefined : Redacted.make(value)
   const seconds = (value: number | undefined) => value === undefined ? undefined : Duration.seconds(value)
@@ -456,6 +492,9 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
       commandTimeout: Duration.seconds(d.command_timeout ?? d.socket_timeout ?? 1),
       lazyConnect: d.lazy_connect ?? false,
       tracing: d.tracing ?? false,
+      tls: ca === undefined && cert === undefined && d.tls_servername === undefined
+        ? undefined
+        : { ca, cert, key: key === undefined ? undefined : Redacted.make(key), servername: d.tls_servername },
       waitReplicas: d.wait_replicas ?? 0,
       clusterNodes: d.cluster_nodes,
       sentinels: d.sentinels,
