@@ -92,14 +92,16 @@ export interface Options {
  * import { Redacted } from "effect"
  * import { readFileSync } from "node:fs"
  *
- * const RedisLive = RedisClient.layer({
- *   url: Redacted.make("rediss://redis.internal:6380"),
- *   tls: {
- *     ca: readFileSync("/etc/redis/ca.crt", "utf8"),
- *     cert: readFileSync("/etc/redis/client.crt", "utf8"),
- *     key: Redacted.make(readFileSync("/etc/redis/client.key", "utf8"))
- *   }
- * })
+ * // certificates from a directory, e.g. "/etc/redis"
+ * const RedisLive = (dir: string) =>
+ *   RedisClient.layer({
+ *     url: Redacted.make("rediss://redis.internal:6380"),
+ *     tls: {
+ *       ca: readFileSync(`${dir}/ca.crt`, "utf8"),
+ *       cert: readFileSync(`${dir}/client.crt`, "utf8"),
+ *       key: Redacted.make(readFileSync(`${dir}/client.key`, "utf8"))
+ *     }
+ *   })
  * ```
  *
  * @since 0.3.0
