@@ -106,7 +106,8 @@ const sessionCookie = (options: SessionOptions): SessionCookie => {
       domain: options.cookieDomain,
       secure: options.cookieSecure,
       httpOnly: options.cookieHttpOnly,
-      sameSite: options.cookieSameSite
+      sameSite: options.cookieSameSite,
+      partitioned: options.cookiePartitioned
     }
     cookie = {
       incoming: (header) => {

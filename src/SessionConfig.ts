@@ -54,6 +54,8 @@ export interface SessionOptions {
   readonly cookieSecure: boolean
   readonly cookieHttpOnly: boolean
   readonly cookieSameSite: "lax" | "strict" | "none"
+  /** `Partitioned` (CHIPS): the cookie is kept per top-level site when the app is embedded in another site. */
+  readonly cookiePartitioned: boolean
   /** Whether a new session's cookie is set when the handler failed. */
   readonly cookieOnException: boolean
   /** Prepended to the SHA-256 of the session id to form the Redis key. */
@@ -143,6 +145,7 @@ export interface Options {
   readonly cookieSecure?: boolean | undefined
   readonly cookieHttpOnly?: boolean | undefined
   readonly cookieSameSite?: "lax" | "strict" | "none" | undefined
+  readonly cookiePartitioned?: boolean | undefined
   readonly cookieOnException?: boolean | undefined
   readonly prefix?: string | undefined
   readonly idEncoding?: "hex" | "base64url" | undefined
@@ -266,6 +269,7 @@ const SETTINGS = {
   cookie_domain: text(),
   cookie_secure: boolean,
   cookie_httponly: boolean,
+  cookie_partitioned: boolean,
   cookie_samesite: text(Schema.String).pipe(
     Schema.compose(Schema.transform(Schema.String, Schema.Literal("lax", "strict", "none"), {
       strict: false,
@@ -342,6 +346,10 @@ const NON_EMPTY = new Set(["secret", "cookie_name"])
 export const SETTINGS_PREFIX = "redis.sessions."
 
 const DEFAULT_MAX_SIZE = 64 * 1024
+/** Browsers keep a cookie whose name and value fit in 4096 bytes (RFC 6265 §6.1, ASVS 3.3.5). */
+const MAX_COOKIE = 4096
+/** The longest signed cookie value: an id of 128 characters, a dot, a MAC of 43. */
+const MAX_COOKIE_VALUE = 128 + 1 + 43
 
 /** What each setting means, for `Config.withDescription` (and so for generated configuration docs). */
 const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
@@ -356,6 +364,7 @@ const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
   cookie_secure: "Send the session cookie over HTTPS only (default false)",
   cookie_httponly: "Hide the session cookie from scripts (default true)",
   cookie_samesite: "SameSite attribute of the session cookie: lax, strict or none (default lax)",
+  cookie_partitioned: "Partitioned attribute (CHIPS) of the session cookie; requires cookie_secure (default false)",
   cookie_on_exception: "Set a new session's cookie when the handler failed (default true)",
   prefix: "Prefix of the Redis keys of sessions (default empty)",
   id_encoding: "Alphabet of generated session ids: hex or base64url (default hex)",
@@ -419,6 +428,10 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
   const sameSite = d.cookie_samesite ?? "lax"
   const path = d.cookie_path ?? "/"
   if (sameSite === "none" && !secure) issue("cookie_samesite", "None requires cookie_secure = true")
+  if (d.cookie_partitioned === true && !secure) issue("cookie_partitioned", "Partitioned requires cookie_secure = true")
+  if (cookieName.length + 1 + MAX_COOKIE_VALUE > MAX_COOKIE) {
+    issue("cookie_name", `leaves no room for a signed id: name and value must fit in ${MAX_COOKIE} bytes`)
+  }
   if (cookieName.startsWith("__Secure-") && !secure) {
     issue("cookie_name", "a __Secure- cookie requires cookie_secure = true")
   }
@@ -473,6 +486,7 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
       cookieSecure: secure,
       cookieHttpOnly: d.cookie_httponly ?? true,
       cookieSameSite: sameSite,
+      cookiePartitioned: d.cookie_partitioned ?? false,
       cookieOnException: d.cookie_on_exception ?? true,
       prefix: d.prefix ?? "",
       idEncoding: d.id_encoding ?? "hex",
