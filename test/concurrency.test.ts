@@ -6,7 +6,7 @@ import * as Layer from "effect/Layer"
 import { sessionKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
 import { type RedisServer, TestRedis } from "./utils/RedisServer.js"
-import { gate, serveClient } from "./utils/testApp.js"
+import { gate, racingIncrements, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-concurrency-test-secret-of-40-chars!!!"
@@ -61,14 +61,7 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("concurren
   it.effect("the same key written concurrently: last writer wins by default", () =>
     Effect.gen(function*() {
       const browser = yield* storedSession((yield* Apps).lastWriterWins)
-      const both = gate()
-      const pending = yield* Effect.fork(concurrently([
-        browser.get(`/gated-incr/${both.name}`),
-        browser.tab().get(`/gated-incr/${both.name}`)
-      ]))
-      yield* Effect.promise(() => both.arrived(2)) // both have read count = 1
-      both.open()
-      const replies = yield* pending
+      const replies = yield* racingIncrements(browser) // both read count = 1, then write
       assert.deepStrictEqual(replies.map((r) => r.status), [200, 200])
       assert.strictEqual((yield* browser.get("/read")).body, "2")
     }))
@@ -76,14 +69,7 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("concurren
   it.effect("strict mode: the second writer of a key changed meanwhile gets 409 and changes nothing", () =>
     Effect.gen(function*() {
       const browser = yield* storedSession((yield* Apps).strict)
-      const both = gate()
-      const pending = yield* Effect.fork(concurrently([
-        browser.get(`/gated-incr/${both.name}`),
-        browser.tab().get(`/gated-incr/${both.name}`)
-      ]))
-      yield* Effect.promise(() => both.arrived(2)) // both have read count = 1
-      both.open()
-      const replies = yield* pending
+      const replies = yield* racingIncrements(browser) // both read count = 1, then write
       assert.deepStrictEqual(replies.map((r) => r.status).sort(), [200, 409])
       assert.strictEqual((yield* browser.get("/read")).body, "2")
       assert.strictEqual((yield* browser.get("/incr")).body, "3")

@@ -8,7 +8,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 import * as SessionEvents from "../src/SessionEvents.js"
-import { gate, memorySessions, serveClient } from "./utils/testApp.js"
+import { memorySessions, racingIncrements, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-secret-of-at-least-32-characters-for-events"
@@ -99,14 +99,8 @@ describe("SessionEvents", () => {
       const { browser, subscription } = yield* eventfulApp({ strict: true })
       yield* browser.get("/sign-in/frank")
       yield* drained(subscription)
-      const both = gate()
-      const pending = yield* Effect.fork(Effect.all([
-        browser.get(`/gated-incr/${both.name}`),
-        browser.tab().get(`/gated-incr/${both.name}`)
-      ], { concurrency: "unbounded" }))
-      yield* Effect.promise(() => both.arrived(2))
-      both.open()
-      assert.deepStrictEqual((yield* pending).map((reply) => reply.status).sort(), [200, 409])
+      const replies = yield* racingIncrements(browser)
+      assert.deepStrictEqual(replies.map((reply) => reply.status).sort(), [200, 409])
       assert.deepStrictEqual(withoutTime(yield* drained(subscription)), [
         { _tag: "Conflict", principal: Option.some("frank") }
       ])

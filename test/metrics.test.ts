@@ -6,7 +6,7 @@ import * as Metric from "effect/Metric"
 import * as RedisSession from "../src/RedisSession.js"
 import * as SessionMetrics from "../src/SessionMetrics.js"
 import { startRedisServer } from "./utils/RedisServer.js"
-import { gate, memorySessions, serveClient } from "./utils/testApp.js"
+import { memorySessions, racingIncrements, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-secret-of-at-least-32-characters-for-metrics"
@@ -62,20 +62,8 @@ describe("SessionMetrics", () => {
     Effect.gen(function*() {
       const browser = yield* app({ strict: true })
       yield* browser.get("/incr")
-      const both = gate()
       const { conflict, written } = SessionMetrics.commits
-      const moved = yield* moves(
-        { conflict, written },
-        Effect.gen(function*() {
-          const pending = yield* Effect.fork(Effect.all([
-            browser.get(`/gated-incr/${both.name}`),
-            browser.tab().get(`/gated-incr/${both.name}`)
-          ], { concurrency: "unbounded" }))
-          yield* Effect.promise(() => both.arrived(2))
-          both.open()
-          yield* pending
-        })
-      )
+      const moved = yield* moves({ conflict, written }, racingIncrements(browser))
       assert.deepStrictEqual(moved, { conflict: 1, written: 1 })
     }))
 

@@ -89,6 +89,22 @@ export const gate = (name = `gate-${randomUUID()}`) => ({
   }
 })
 
+/**
+ * Two tabs of `browser` read `count` together, then both write it: under strict mode one of them conflicts.
+ * Gives both replies.
+ */
+export const racingIncrements = (browser: TestBrowser) =>
+  Effect.gen(function*() {
+    const both = gate()
+    const pending = yield* Effect.fork(Effect.all([
+      browser.get(`/gated-incr/${both.name}`),
+      browser.tab().get(`/gated-incr/${both.name}`)
+    ], { concurrency: "unbounded" }))
+    yield* Effect.promise(() => both.arrived(2))
+    both.open()
+    return yield* pending
+  })
+
 /** Routes that exercise every part of the Session API; each answers with plain text. */
 export const Routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("GET", "/none", Effect.succeed(text("none"))),
