@@ -99,7 +99,7 @@ describe("SessionMetrics", () => {
     }))
 
   it.scoped(
-    "Redis calls are timed; a store that is down: a failed load, counted by reason",
+    "Redis calls are timed; a store that is down: a failed load and a failed logout, counted by reason",
     () =>
       Effect.gen(function*() {
         const redis = yield* Effect.acquireRelease(
@@ -127,6 +127,11 @@ describe("SessionMetrics", () => {
           Effect.map(browser.get("/read"), (reply) => assert.strictEqual(reply.status, 503))
         )
         assert.deepStrictEqual(moved, { loads: 1, unavailable: 1 })
+        const loggedOut = yield* moves(
+          { unavailable: SessionMetrics.storeErrors.Unavailable },
+          Effect.map(browser.get("/logout"), (reply) => assert.strictEqual(reply.status, 503))
+        )
+        assert.deepStrictEqual(loggedOut, { unavailable: 1 })
       }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None))),
     { timeout: 30_000 }
   )

@@ -45,6 +45,7 @@ export type Outcome =
   | { readonly _tag: "Live"; readonly id: string; readonly isNew: boolean; readonly renewed: boolean }
 
 const Unchanged: Outcome = { _tag: "Unchanged" }
+const Ended: Outcome = { _tag: "Ended" }
 const NoEvents: ReadonlyArray<SessionEventInput> = []
 const loadOutcomes = {
   Live: SessionMetrics.loads.live,
@@ -52,7 +53,6 @@ const loadOutcomes = {
   Expired: SessionMetrics.loads.expired,
   Undecodable: SessionMetrics.loads.undecodable
 } as const
-const Ended: Outcome = { _tag: "Ended" }
 
 /** What every request of one application shares. */
 export interface Services {
@@ -419,9 +419,10 @@ export class RequestSession {
       : doomed.length === 1
       ? store.remove(doomed[0]!)
       : Effect.void
-    const ended = doomed.length === 0
-      ? removal
-      : this.publishing([{ _tag: "Invalidated", principal: Option.fromNullable(this.principal) }], removal)
+    const ended = doomed.length === 0 ? removal : this.publishing(
+      [{ _tag: "Invalidated", principal: Option.fromNullable(this.principal) }],
+      Effect.tapError(removal, (error) => Effect.sync(() => countStoreError(error)))
+    )
     return Effect.map(ended, () => {
       this.phase = "Invalidated"
       this.sessionId =
