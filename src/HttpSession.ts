@@ -67,7 +67,7 @@ const cookieValues = (header: string | undefined, name: string): Array<string> =
 
 /**
  * `SessionId.verify` with a bounded memory of cookie values that verified: a returning cookie skips the HMAC.
- * Only values that verified are remembered, so a forged value never matches one.
+ * Only values that verified or that this process signed are remembered, so a forged value never matches one.
  */
 const makeVerifier = (secrets: SessionOptions["secrets"]) =>
   memo(
@@ -88,6 +88,8 @@ const Unverified: Incoming = { presented: true, id: undefined, stale: false }
 interface SessionCookie {
   /** Reads the session cookie of a `Cookie` header: the first value that verifies wins. */
   readonly incoming: (header: string | undefined) => Incoming
+  /** Signs an id with the newest secret; the value is then known to verify when the browser sends it back. */
+  readonly sign: (id: string) => string
   readonly attributes: Cookies.Cookie["options"]
   readonly expired: Cookies.Cookie
   /** The services of the application, per store, sharing this cookie's verifier and its cache. */
@@ -118,6 +120,11 @@ const sessionCookie = (options: SessionOptions): SessionCookie => {
           if (Option.isSome(verified)) return { presented: true, id: verified.value.id, stale: verified.value.stale }
         }
         return Unverified
+      },
+      sign: (id) => {
+        const value = SessionId.sign(id, options.secrets[0])
+        verify.remember(value, Option.some({ id, stale: false }))
+        return value
       },
       attributes,
       expired: Cookies.unsafeMakeCookie(options.cookieName, "", {
@@ -195,8 +202,8 @@ const applyCookie = (
     case "Live": {
       const resend = outcome.isNew || incoming.stale || (outcome.renewed && options.cookieMaxAge !== undefined)
       if (!resend) return Effect.succeed(response)
-      const value = SessionId.sign(outcome.id, options.secrets[0])
-      const { attributes } = sessionCookie(options)
+      const { attributes, sign } = sessionCookie(options)
+      const value = sign(outcome.id)
       if (options.cookieMaxAge === undefined) {
         return Effect.succeed(
           HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, attributes)

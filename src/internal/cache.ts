@@ -2,7 +2,8 @@
  * A bounded memo of recent values: two generations of at most `size / 2` entries each; when the young one is
  * full it becomes the old one and the old one is dropped. A hit in the old generation moves the entry to the
  * young one. O(1) per call: evicting the oldest entry of one `Map` (`map.keys().next()`) costs about 10 µs
- * per insert once the map has churned, because V8 skips every deleted slot before it.
+ * per insert once the map has churned, because V8 skips every deleted slot before it. `remember` stores a value
+ * known without computing it.
  */
 export const memo = <A>(
   size: number,
@@ -20,7 +21,7 @@ export const memo = <A>(
     }
     young.set(key, value)
   }
-  return (key: string): A => {
+  const lookup = (key: string): A => {
     const known = young.get(key)
     if (known !== undefined) {
       onHit()
@@ -36,4 +37,5 @@ export const memo = <A>(
     if (keep(value)) remember(key, value)
     return value
   }
+  return Object.assign(lookup, { remember })
 }
