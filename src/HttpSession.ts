@@ -200,16 +200,16 @@ const applyCookie = (
           : response
       )
     case "Live": {
-      const resend = outcome.isNew || incoming.stale || (outcome.renewed && options.cookieMaxAge !== undefined)
+      const maxAge = outcome.persistent === undefined ? options.cookieMaxAge : Duration.seconds(outcome.persistent)
+      const resend = outcome.isNew || incoming.stale || (outcome.renewed && maxAge !== undefined)
       if (!resend) return Effect.succeed(response)
       const { attributes, sign } = sessionCookie(options)
       const value = sign(outcome.id)
-      if (options.cookieMaxAge === undefined) {
+      if (maxAge === undefined) {
         return Effect.succeed(
           HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, attributes)
         )
       }
-      const maxAge = options.cookieMaxAge
       return Effect.clockWith((clock) =>
         Effect.succeed(HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, {
           ...attributes,

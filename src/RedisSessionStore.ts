@@ -6,8 +6,9 @@
  * its id, so the bearer credential never reaches Redis. Hash layout: session key `k` is stored in field
  * `.k` (encoded value); meta fields are `c` (created, epoch ms), `t` (idle timeout, s), `a` (absolute
  * deadline, epoch ms, optional), `p` (principal, optional), `x` (until when the principal's index is kept
- * alive for it, epoch ms), `l` (last time the TTL was extended, epoch ms) and `s` (size in bytes of all
- * keys and values, kept up to date by every write so the `max_size` check costs O(changed keys)).
+ * alive for it, epoch ms), `u` (last authentication, epoch ms, optional), `m` (`1` for a remember-me session),
+ * `l` (last time the TTL was extended, epoch ms) and `s` (size in bytes of all keys and values, kept up to
+ * date by every write so the `max_size` check costs O(changed keys)).
  *
  * A principal's index is a hash `field = session digest, value = created` under the hash tag of the
  * principal's digest; its TTL is kept at least as long as its longest-lived session, and ended sessions
@@ -60,7 +61,8 @@ end
 
 /**
  * Lua shared by CREATE and REPLACE. ARGV: ttl ms, created, timeout, absolute deadline or '', size,
- * principal or '', now, index expiry or '', then field/value pairs. 1 if created, 0 if the key exists.
+ * principal or '', now, index expiry or '', last authentication or '', remember-me ('1' or ''), then
+ * field/value pairs. 1 if created, 0 if the key exists.
  */
 const CREATE_SESSION = `
 local function create(key)
@@ -68,7 +70,9 @@ local function create(key)
   redis.call('HSET', key, 'c', ARGV[2], 't', ARGV[3], 's', ARGV[5], 'l', ARGV[7])
   if ARGV[4] ~= '' then redis.call('HSET', key, 'a', ARGV[4]) end
   if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[8]) end
-  for i = 9, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+  if ARGV[9] ~= '' then redis.call('HSET', key, 'u', ARGV[9]) end
+  if ARGV[10] == '1' then redis.call('HSET', key, 'm', '1') end
+  for i = 11, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
   redis.call('PEXPIRE', key, ARGV[1])
   return 1
 end
@@ -108,8 +112,8 @@ return {1, retired[1], retired[2]}`
 const RETIRE = RedisClient.script(RETIRE_SESSION + "return retire(KEYS[1])")
 
 /**
- * ARGV: now, clear (0/1), new timeout or '', max size, strict (0/1), new principal or '', then the number of
- * set fields and (field, value[, expected]) for each, then the number of removed fields and
+ * ARGV: now, clear (0/1), new timeout or '', max size, strict (0/1), new principal or '', new last
+ * authentication or '', remember-me ('1' on, '0' off, '' unchanged), then the number of set fields and (field, value[, expected]) for each, then the number of removed fields and
  * (field[, expected]) for each. `expected` is '-' for "was absent" or '+' followed by the value read.
  * Returns {1, previous principal or '', then RENEW's reply} committed, {0} gone, {-1, field} conflict,
  * {-2, size} too large. Nothing is written unless it returns {1, ...}.
@@ -144,7 +148,7 @@ if ttl <= 0 then
   return {0}
 end
 local size = clear and 0 or storedSize
-local i = 7
+local i = 9
 local sets, removes = {}, {}
 for n = 1, tonumber(ARGV[i]) do
   local field, value = ARGV[i + 1], ARGV[i + 2]
@@ -181,6 +185,8 @@ for j = 1, #sets, 2 do redis.call('HSET', key, sets[j], sets[j + 1]) end
 for _, field in ipairs(removes) do redis.call('HDEL', key, field) end
 redis.call('HSET', key, 's', size, 'l', ARGV[1])
 if timeout ~= '' then redis.call('HSET', key, 't', timeout) end
+if ARGV[7] ~= '' then redis.call('HSET', key, 'u', ARGV[7]) end
+if ARGV[8] == '1' then redis.call('HSET', key, 'm', '1') elseif ARGV[8] == '0' then redis.call('HDEL', key, 'm') end
 local previous = ''
 if ARGV[6] ~= '' then
   previous = redis.call('HGET', key, 'p') or ''
@@ -217,7 +223,7 @@ const decode = (reply: unknown): StoredSession | string => {
   if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) return "not a hash"
   const [ttl, flat] = reply as [number, Array<string>]
   const fields = new Map<string, string>()
-  let c, t, a, l, s, p: string | undefined
+  let c, t, a, l, s, p, u, m: string | undefined
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]!
     const value = flat[i + 1]!
@@ -228,17 +234,30 @@ const decode = (reply: unknown): StoredSession | string => {
     else if (field === "l") l = value
     else if (field === "s") s = value
     else if (field === "p") p = value
+    else if (field === "u") u = value
+    else if (field === "m") m = value
   }
   const created = parseNumber(c)
   const timeout = parseNumber(t)
   const absoluteDeadline = parseNumber(a)
   const lastSeen = l === undefined ? created : parseNumber(l)
+  const authenticated = parseNumber(u)
   if (
     created === undefined || timeout === undefined || timeout < 1 || timeout > MAX_TIMEOUT ||
     lastSeen === undefined || (a !== undefined && absoluteDeadline === undefined) ||
-    (s !== undefined && parseNumber(s) === undefined)
+    (s !== undefined && parseNumber(s) === undefined) || (u !== undefined && authenticated === undefined)
   ) return "bad meta fields"
-  return { fields, created, timeout, absoluteDeadline, principal: p, lastSeen, ttl }
+  return {
+    fields,
+    created,
+    timeout,
+    absoluteDeadline,
+    principal: p,
+    authenticated,
+    persistent: m === "1",
+    lastSeen,
+    ttl
+  }
 }
 
 const expectation = (value: string | undefined) => value === undefined ? "-" : "+" + value
@@ -252,6 +271,8 @@ const commitArgs = (now: number, changes: Changes, maxSize: number): Array<strin
     maxSize,
     strict ? 1 : 0,
     changes.principal ?? "",
+    changes.authenticated ?? "",
+    changes.persistent === undefined ? "" : changes.persistent ? 1 : 0,
     changes.set.size
   ]
   for (const [k, v] of changes.set) {
@@ -276,7 +297,9 @@ const createArgs = (now: number, session: NewSession, size: number): Array<strin
     size,
     session.principal ?? "",
     now,
-    session.principal === undefined ? "" : now + 2 * ttl
+    session.principal === undefined ? "" : now + 2 * ttl,
+    session.authenticated ?? "",
+    session.persistent === true ? 1 : ""
   ]
   for (const [k, v] of session.fields) args.push(FIELD + k, v)
   return args

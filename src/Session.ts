@@ -18,7 +18,7 @@ import * as Redacted from "effect/Redacted"
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { withCurrent } from "./internal/currentSession.js"
 import type { RequestSession } from "./internal/requestSession.js"
-import type { InvalidTimeout, SessionEncodeError, SessionStoreError } from "./SessionError.js"
+import type { InvalidTimeout, SessionEncodeError, SessionNotFresh, SessionStoreError } from "./SessionError.js"
 import type { SessionKey } from "./SessionKey.js"
 
 /**
@@ -165,10 +165,28 @@ export interface SessionService {
   /** The principal (user id) this session is bound to, if any. */
   readonly principal: Effect.Effect<Option.Option<string>, SessionStoreError>
   /**
-   * Binds the session to a principal (call it at login): it is then listed, and can be revoked, through
-   * `SessionIndex`. Regenerated sessions stay bound.
+   * Binds the session to a principal (call it at login) and records the time of the authentication: it is
+   * then listed, and can be revoked, through `SessionIndex`. Regenerated sessions stay bound.
    */
   readonly bind: (principal: string) => Effect.Effect<void>
+  /** Records that the user proved who they are again (a password or second factor asked anew). */
+  readonly reauthenticated: Effect.Effect<void>
+  /** When the user last proved who they are in this session (`bind` or `reauthenticated`). */
+  readonly authenticatedAt: Effect.Effect<Option.Option<DateTime.Utc>, SessionStoreError>
+  /** Fails with `SessionNotFresh` unless the last authentication is at most `maxAge` old. */
+  readonly requireFresh: (
+    maxAge: Duration.DurationInput
+  ) => Effect.Effect<void, SessionStoreError | SessionNotFresh>
+  /**
+   * Remember-me: this session's cookie outlives the browser session and both it and the session last
+   * `duration` after the last use (never past the absolute timeout).
+   */
+  readonly rememberMe: (duration: Duration.DurationInput) => Effect.Effect<void, InvalidTimeout | SessionStoreError>
+  /**
+   * Marks the request passive (polling, health pings): it reads the session but never writes it or extends
+   * its life; a write afterwards is a defect.
+   */
+  readonly passive: Effect.Effect<void>
   /**
    * Deletes the session now; later use of the session starts a new, lazy one. The response deletes the
    * cookie unless a new session is stored.
@@ -204,6 +222,13 @@ const service: SessionService = {
   changed: withRequest((s) => s.changed()),
   principal: withRequest((s) => s.boundTo()),
   bind: (principal) => withRequest((s) => s.bind(principal)),
+  reauthenticated: withRequest((s) => s.reauthenticated()),
+  authenticatedAt: withRequest((s) =>
+    Effect.map(s.authenticatedAt(), (at) => at === undefined ? Option.none() : Option.some(DateTime.unsafeMake(at)))
+  ),
+  requireFresh: (maxAge) => withRequest((s) => s.requireFresh(Duration.decode(maxAge))),
+  rememberMe: (duration) => withRequest((s) => s.rememberMe(duration)),
+  passive: withRequest((s) => s.markPassive()),
   invalidate: withRequest((s) => s.invalidate()),
   regenerate: withRequest((s) => s.regenerate()),
   adjustTimeout: (timeout) => withRequest((s) => s.adjustTimeout(timeout))
@@ -560,6 +585,118 @@ export const principal: Effect.Effect<Option.Option<string>, SessionStoreError, 
 export const bind = (principal: string): Effect.Effect<void, never, Session> => requires(service.bind(principal))
 
 /**
+ * Records that the user proved who they are again, for {@link requireFresh}: call it after asking for the
+ * password (or a second factor) anew. The session keeps its id; call `regenerate` as well if the privilege level
+ * changes.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * declare const checkPassword: (password: string) => Effect.Effect<void, Error>
+ * const confirmPassword = (password: string) => Effect.andThen(checkPassword(password), Session.reauthenticated)
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const reauthenticated: Effect.Effect<void, never, Session> = requires(service.reauthenticated)
+
+/**
+ * When the user last proved who they are in this session: the `bind` of the login, or the latest
+ * {@link reauthenticated}. `None` for a session never bound.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { DateTime, Effect, Option } from "effect"
+ *
+ * const signedInSince = Effect.map(Session.authenticatedAt, Option.map(DateTime.formatIso))
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const authenticatedAt: Effect.Effect<Option.Option<DateTime.Utc>, SessionStoreError, Session> = requires(
+  service.authenticatedAt
+)
+
+/**
+ * Step-up authentication for sensitive operations (changing the password or e-mail, payments): fails with
+ * `SessionNotFresh` (HTTP 401) unless the user proved who they are at most `maxAge` ago, at login (`bind`) or
+ * since ({@link reauthenticated}). A session never bound is never fresh. Costs no Redis command beyond the
+ * session's load.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const deleteAccount = Session.requireFresh("5 minutes").pipe(
+ *   Effect.as(HttpServerResponse.text("account deleted")),
+ *   Effect.catchTag("SessionNotFresh", () => HttpServerResponse.redirect("/confirm-password?next=/delete"))
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const requireFresh = (
+  maxAge: Duration.DurationInput
+): Effect.Effect<void, SessionStoreError | SessionNotFresh, Session> => requires(service.requireFresh(maxAge))
+
+/**
+ * Remember-me: this session gets a persistent cookie (`Max-Age`) and an idle timeout of `duration`, both
+ * renewed as the session is used, and never past `absolute_timeout`; other sessions keep the configured
+ * cookie. `duration` must be whole seconds from 1 s to ten years, otherwise `InvalidTimeout` and nothing
+ * changes. It reads the session (the cookie's life depends on its absolute deadline). Regenerated sessions stay
+ * remembered.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const login = (userId: string, remember: boolean) =>
+ *   Effect.gen(function*() {
+ *     yield* Session.regenerate
+ *     yield* Session.bind(userId)
+ *     if (remember) yield* Session.rememberMe("30 days")
+ *   })
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const rememberMe = (
+  duration: Duration.DurationInput
+): Effect.Effect<void, InvalidTimeout | SessionStoreError, Session> => requires(service.rememberMe(duration))
+
+/**
+ * Marks the request passive, for requests the user did not make (polling, a page's health pings): it reads
+ * the session as usual but does not extend its idle timeout and never writes it, so a page left open still
+ * expires. A write after it (or before it, in the same request) is a defect; `invalidate` is allowed.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect, Option } from "effect"
+ *
+ * const unreadCount = Session.passive.pipe(
+ *   Effect.zipRight(Session.get("unread")),
+ *   Effect.map((unread) => HttpServerResponse.text(String(Option.getOrElse(unread, () => 0))))
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const passive: Effect.Effect<void, never, Session> = requires(service.passive)
+
+/**
  * @example
  * ```ts
  * import { Session } from "effect-redis-sessions"
@@ -596,8 +733,8 @@ export const regenerate: Effect.Effect<void, SessionStoreError, Session> = requi
  * ```ts
  * import { Session } from "effect-redis-sessions"
  *
- * // "remember me": a week instead of the configured idle timeout
- * const rememberMe = Session.adjustTimeout("7 days")
+ * // a kiosk: sessions end after two idle minutes
+ * const kiosk = Session.adjustTimeout("2 minutes")
  * ```
  *
  * @since 0.1.0

@@ -8,7 +8,9 @@
  * - {@link SessionConflict}: strict mode saw a concurrent change to a key this request wrote (HTTP 409).
  * - {@link SessionTooLarge}: the session would exceed `max_size` (HTTP 413).
  * - {@link SessionEncodeError}: a value could not be encoded for storage; the session is unchanged (HTTP 400).
- * - {@link InvalidTimeout}: `adjustTimeout` got a duration that is not whole seconds from 1 s to ten years (HTTP 400).
+ * - {@link InvalidTimeout}: `adjustTimeout` or `rememberMe` got a duration that is not whole seconds from 1 s to
+ *   ten years (HTTP 400).
+ * - {@link SessionNotFresh}: `requireFresh` found the last authentication too old; ask for it again (HTTP 401).
  *
  * Every error is a Schema class with an HTTP status, so an `HttpApi` endpoint can declare it with `.addError`.
  * A custom id generator that returns unusable or colliding ids is a programming error: the request dies.
@@ -308,7 +310,8 @@ export class SessionEncodeError extends Schema.TaggedError<SessionEncodeError>()
 }
 
 /**
- * `adjustTimeout` was given a duration that is not whole seconds from 1 s to ten years. Nothing was changed.
+ * `adjustTimeout` or `rememberMe` was given a duration that is not whole seconds from 1 s to ten years. Nothing
+ * was changed.
  * Becomes `400 Bad Request`.
  *
  * @example
@@ -343,6 +346,43 @@ export class InvalidTimeout extends Schema.TaggedError<InvalidTimeout>()("Invali
 }
 
 /**
+ * `Session.requireFresh` found that the user last proved who they are longer ago than the operation allows
+ * (or never did in this session). Ask for the password (or another factor) again, then call
+ * `Session.reauthenticated`. Becomes `401 Unauthorized`.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Session } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const changeEmail = Session.requireFresh("5 minutes").pipe(
+ *   Effect.as(HttpServerResponse.text("e-mail changed")),
+ *   Effect.catchTag("SessionNotFresh", () => HttpServerResponse.redirect("/confirm-password"))
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class SessionNotFresh extends Schema.TaggedError<SessionNotFresh>()("SessionNotFresh", {
+  /** How recent the authentication had to be, as `Duration.format` writes it. */
+  maxAge: Schema.String
+}, HttpApiSchema.annotations({ status: 401 })) implements HttpServerRespondable.Respondable {
+  override get message(): string {
+    return `This operation needs an authentication within the last ${this.maxAge}`
+  }
+  /**
+   * The response this error becomes when a handler does not handle it.
+   *
+   * @since 0.3.0
+   */
+  [HttpServerRespondable.symbol]() {
+    return respond(401, "Authentication required")
+  }
+}
+
+/**
  * Everything a session operation can fail with.
  *
  * @example
@@ -362,3 +402,4 @@ export type SessionError =
   | SessionTooLarge
   | SessionEncodeError
   | InvalidTimeout
+  | SessionNotFresh

@@ -6,7 +6,8 @@
  * principal's sessions up to date by itself, and fails with the store-neutral {@link SessionStoreError}.
  * How ids become keys, and what it takes to make a write durable, is the implementation's business.
  * A stored session is a set of fields (one per session key, already encoded) plus its creation time,
- * idle timeout and optional absolute deadline and principal.
+ * idle timeout, and optional absolute deadline, principal, time of the last authentication and whether its
+ * cookie persists (remember-me).
  *
  * @since 0.1.0
  */
@@ -66,6 +67,10 @@ export interface StoredSession {
   readonly absoluteDeadline: number | undefined
   /** The principal (user id) the session is bound to. */
   readonly principal: string | undefined
+  /** When the user last proved who they are (bound the session, or re-authenticated), epoch milliseconds. */
+  readonly authenticated?: number | undefined
+  /** Remember-me: the cookie outlives the browser session, for as long as the session lives. */
+  readonly persistent?: boolean | undefined
   /** When the session's life was last extended (created, committed or touched), epoch milliseconds. */
   readonly lastSeen: number
   /** Milliseconds the session has left at load time. */
@@ -98,6 +103,10 @@ export interface NewSession {
   readonly timeout: number
   readonly absoluteDeadline: number | undefined
   readonly principal: string | undefined
+  /** When the user last proved who they are, epoch milliseconds. */
+  readonly authenticated?: number | undefined
+  /** Remember-me: the cookie outlives the browser session. */
+  readonly persistent?: boolean | undefined
 }
 
 /**
@@ -128,6 +137,10 @@ export interface Changes {
   readonly timeout: number | undefined
   /** A new principal to bind the session to; it leaves the index of the one it was bound to. */
   readonly principal: string | undefined
+  /** A new time of the last authentication, epoch milliseconds. */
+  readonly authenticated?: number | undefined
+  /** Turns remember-me on or off. */
+  readonly persistent?: boolean | undefined
   /**
    * Strict mode: for each key in `set` and `remove`, the encoded value this request read
    * (`undefined`: the key was absent). A key whose stored value differs fails the commit.
@@ -241,6 +254,8 @@ interface Entry {
   timeout: number
   readonly absoluteDeadline: number | undefined
   principal: string | undefined
+  authenticated: number | undefined
+  persistent: boolean
   lastSeen: number
   expiresAt: number
 }
@@ -319,6 +334,8 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           timeout: entry.timeout,
           absoluteDeadline: entry.absoluteDeadline,
           principal: entry.principal,
+          authenticated: entry.authenticated,
+          persistent: entry.persistent,
           lastSeen: entry.lastSeen,
           ttl: entry.expiresAt - now
         })
@@ -335,6 +352,8 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           timeout: session.timeout,
           absoluteDeadline: session.absoluteDeadline,
           principal: session.principal,
+          authenticated: session.authenticated,
+          persistent: session.persistent === true,
           lastSeen: now,
           expiresAt: now + lifetime(now, session.timeout, session.absoluteDeadline)
         }
@@ -363,6 +382,8 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
         entry.fields.clear()
         for (const [k, v] of fields) entry.fields.set(k, v)
         if (changes.timeout !== undefined) entry.timeout = changes.timeout
+        if (changes.authenticated !== undefined) entry.authenticated = changes.authenticated
+        if (changes.persistent !== undefined) entry.persistent = changes.persistent
         entry.expiresAt = now + ttl
         entry.lastSeen = now
         if (changes.principal !== undefined && changes.principal !== entry.principal) {

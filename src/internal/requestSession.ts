@@ -11,6 +11,7 @@ import {
   InvalidTimeout,
   type SessionConflict,
   SessionEncodeError,
+  SessionNotFresh,
   type SessionStoreError,
   type SessionTooLarge
 } from "../SessionError.js"
@@ -23,6 +24,7 @@ import { count, countEvent, countStoreError } from "./counting.js"
 import { lifetime, MAX_TIMEOUT } from "./storage.js"
 
 const REMOVED = Symbol("removed")
+const passiveWrite = Effect.dieMessage("A passive request changed its session: Session.passive requests never write")
 const CREATE_ATTEMPTS = 5
 /** A touch is skipped while the TTL is within this share of the session's timeout. */
 const TOUCH_SLACK = 0.05
@@ -41,8 +43,17 @@ export type Outcome =
   | { readonly _tag: "Unchanged" }
   /** The request's session no longer exists. */
   | { readonly _tag: "Ended" }
-  /** The session `id` lives on; `isNew`: its id is new; `renewed`: its life was extended. */
-  | { readonly _tag: "Live"; readonly id: string; readonly isNew: boolean; readonly renewed: boolean }
+  /**
+   * The session `id` lives on; `isNew`: its id is new; `renewed`: its life was extended; `persistent`: the
+   * seconds a remember-me cookie should live (`undefined`: a cookie of the configured kind).
+   */
+  | {
+    readonly _tag: "Live"
+    readonly id: string
+    readonly isNew: boolean
+    readonly renewed: boolean
+    readonly persistent: number | undefined
+  }
 
 const Unchanged: Outcome = { _tag: "Unchanged" }
 const Ended: Outcome = { _tag: "Ended" }
@@ -119,6 +130,14 @@ export class RequestSession {
   private principalChange: string | undefined
   /** The principal the session was bound to when it was loaded. */
   private loadedPrincipal: string | undefined
+  /** When the user last proved who they are, epoch milliseconds. */
+  private authenticated: number | undefined
+  private authenticatedChange: number | undefined
+  /** Remember-me: the cookie outlives the browser session. */
+  private persistent = false
+  private persistentChange: boolean | undefined
+  /** A passive request reads the session but neither writes it nor extends its life. */
+  private passive = false
   /** Id of the session this one was regenerated from: deleted when, and only if, this one is stored. */
   private replaces: string | undefined
   /** A load is in flight. */
@@ -157,6 +176,8 @@ export class RequestSession {
     this.dirty = false
     this.timeoutChange = undefined
     this.principal = this.principalChange = this.loadedPrincipal = undefined
+    this.authenticated = this.authenticatedChange = this.persistentChange = undefined
+    this.persistent = false
     this.timeout = this.services.timeout
     this.created = now
     const absolute = this.services.absoluteTimeout
@@ -240,6 +261,8 @@ export class RequestSession {
     this.absoluteDeadline = stored!.absoluteDeadline
     this.loadedPrincipal = stored!.principal
     this.principal = this.principalChange ?? stored!.principal
+    this.authenticated = this.authenticatedChange ?? stored!.authenticated
+    this.persistent = this.persistentChange ?? stored!.persistent === true
     this.current = this.cleared ? new Map() : stored!.fields
     this.shared = !this.cleared
     for (const [k, v] of this.changes) applyChange(this.data(), k, v)
@@ -261,7 +284,7 @@ export class RequestSession {
    * stored only if there are any (removals and clears of an ended session store nothing).
    */
   private replaceEnded(now: number): void {
-    const { changes, principalChange, timeoutChange } = this
+    const { authenticatedChange, changes, persistentChange, principalChange, timeoutChange } = this
     this.startFresh(now)
     for (const [k, v] of changes) {
       if (v === REMOVED) continue
@@ -271,11 +294,14 @@ export class RequestSession {
     this.dirty = hasValues(changes)
     if (timeoutChange !== undefined) this.timeout = this.timeoutChange = timeoutChange
     if (principalChange !== undefined) this.principal = this.principalChange = principalChange
+    if (authenticatedChange !== undefined) this.authenticated = this.authenticatedChange = authenticatedChange
+    if (persistentChange !== undefined) this.persistent = this.persistentChange = persistentChange
   }
 
   /** Prepares a write: starts a new session after invalidate or when none came, never loads. */
   private writable(): Effect.Effect<void> {
     this.begin()
+    if (this.passive) return passiveWrite
     return this.current === undefined && this.phase !== "Unloaded" ? this.fresh() : Effect.void
   }
 
@@ -390,6 +416,7 @@ export class RequestSession {
     return Effect.flatMap(this.ready(), () => {
       const name = keyName(key)
       const encoded = this.current!.get(name)
+      if (encoded !== undefined && this.passive) return passiveWrite
       if (encoded !== undefined) this.write(name, REMOVED)
       return isSessionKey(key) ? this.decode(key, encoded) : Effect.succeed(this.decodeJson(encoded))
     })
@@ -402,10 +429,57 @@ export class RequestSession {
   }
   bind(principal: string): Effect.Effect<void> {
     if (principal === "") return Effect.dieMessage("Session.bind needs a non-empty principal")
-    return Effect.map(this.writable(), () => {
-      this.principal = this.principalChange = principal
-      this.dirty = true
-    })
+    return Effect.zipRight(
+      this.writable(),
+      Effect.clockWith((clock) => {
+        this.principal = this.principalChange = principal
+        this.authenticated = this.authenticatedChange = clock.unsafeCurrentTimeMillis()
+        this.dirty = true
+        return Effect.void
+      })
+    )
+  }
+  reauthenticated(): Effect.Effect<void> {
+    return Effect.zipRight(
+      this.writable(),
+      Effect.clockWith((clock) => {
+        this.authenticated = this.authenticatedChange = clock.unsafeCurrentTimeMillis()
+        this.dirty = true
+        return Effect.void
+      })
+    )
+  }
+  /** Epoch milliseconds of the last authentication, if any. */
+  authenticatedAt(): Effect.Effect<number | undefined, SessionStoreError> {
+    return this.read(() => this.authenticated)
+  }
+  requireFresh(maxAge: Duration.Duration): Effect.Effect<void, SessionStoreError | SessionNotFresh> {
+    return Effect.flatMap(this.ready(), () =>
+      Effect.clockWith((clock) => {
+        const at = this.authenticated
+        return at !== undefined && clock.unsafeCurrentTimeMillis() - at <= Duration.toMillis(maxAge)
+          ? Effect.void
+          : Effect.fail(new SessionNotFresh({ maxAge: Duration.format(maxAge) }))
+      }))
+  }
+  /** Loads the session first: its cookie's life depends on its absolute deadline. */
+  rememberMe(duration: Duration.DurationInput): Effect.Effect<void, InvalidTimeout | SessionStoreError> {
+    if (this.passive) return passiveWrite
+    return Effect.flatMap(validTimeout(duration), (seconds) =>
+      Effect.map(this.ready(), () => {
+        this.timeout = this.timeoutChange = seconds
+        this.persistent = this.persistentChange = true
+        this.dirty = true
+      }))
+  }
+  /** Marks the request passive; dies if it already changed the session. */
+  markPassive(): Effect.Effect<void> {
+    this.begin()
+    if (this.dirty || this.replaces !== undefined) {
+      return Effect.dieMessage("Session.passive came after the request changed its session")
+    }
+    this.passive = true
+    return Effect.void
   }
   invalidate(): Effect.Effect<void, SessionStoreError> {
     this.begin()
@@ -435,6 +509,7 @@ export class RequestSession {
     })
   }
   regenerate(): Effect.Effect<void, SessionStoreError> {
+    if (this.passive) return passiveWrite
     return Effect.map(this.ready(), () => {
       if (this.phase === "Existing") {
         this.replaces = this.sessionId
@@ -447,19 +522,11 @@ export class RequestSession {
     })
   }
   adjustTimeout(timeout: Duration.DurationInput): Effect.Effect<void, InvalidTimeout> {
-    const duration = Duration.decodeUnknown(timeout)
-    const seconds = Option.isSome(duration) ? Duration.toSeconds(duration.value) : Number.NaN
-    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TIMEOUT) {
-      return Effect.fail(
-        new InvalidTimeout({
-          timeout: Option.match(duration, { onNone: () => String(timeout), onSome: Duration.format })
-        })
-      )
-    }
-    return Effect.map(this.writable(), () => {
-      this.timeout = this.timeoutChange = seconds
-      this.dirty = true
-    })
+    return Effect.flatMap(validTimeout(timeout), (seconds) =>
+      Effect.map(this.writable(), () => {
+        this.timeout = this.timeoutChange = seconds
+        this.dirty = true
+      }))
   }
 
   /** `effect`, then the `events` it led to: counted, and published when anybody listens. */
@@ -510,14 +577,33 @@ export class RequestSession {
     }
   }
 
+  /** Seconds a remember-me cookie should live from `now`: as long as the session. */
+  private cookieLife(now: number): number | undefined {
+    return this.persistent ? Math.floor(lifetime(now, this.timeout, this.absoluteDeadline) / 1000) : undefined
+  }
+
+  /** The outcome of a write that stored the session `id` and extended its life. */
+  private live(id: string, isNew: boolean): Effect.Effect<Outcome> {
+    if (!this.persistent) return Effect.succeed({ _tag: "Live", id, isNew, renewed: true, persistent: undefined })
+    return Effect.clockWith((clock) =>
+      Effect.succeed({
+        _tag: "Live",
+        id,
+        isNew,
+        renewed: true,
+        persistent: this.cookieLife(clock.unsafeCurrentTimeMillis())
+      })
+    )
+  }
+
   private keepAlive(): Effect.Effect<Outcome> {
     const stored = this.stored!
     const id = this.sessionId!
     return Effect.clockWith((clock) => {
       const now = clock.unsafeCurrentTimeMillis()
       const target = lifetime(now, stored.timeout, stored.absoluteDeadline)
-      const slide = target - stored.ttl > stored.timeout * 1000 * TOUCH_SLACK
-      const outcome: Outcome = { _tag: "Live", id, isNew: false, renewed: slide }
+      const slide = !this.passive && target - stored.ttl > stored.timeout * 1000 * TOUCH_SLACK
+      const outcome: Outcome = { _tag: "Live", id, isNew: false, renewed: slide, persistent: this.cookieLife(now) }
       if (!slide) return Effect.succeed(outcome)
       return this.services.store.touch(id, target).pipe(
         Effect.catchAll((error) => Effect.logDebug("Session TTL refresh failed", error)),
@@ -541,6 +627,8 @@ export class RequestSession {
       remove,
       timeout: this.timeoutChange,
       principal: this.principalChange,
+      authenticated: this.authenticatedChange,
+      persistent: this.persistentChange,
       expected: this.services.options.strict && loaded !== undefined
         ? new Map(Array.from(this.changes.keys(), (k) => [k, loaded.get(k)]))
         : undefined
@@ -556,12 +644,7 @@ export class RequestSession {
       () => this.publishing([{ _tag: "Conflict", principal: Option.fromNullable(this.principal) }], Effect.void)
     )
     return Effect.flatMap(committed, (result) => {
-      if (result === "Committed") {
-        return this.publishing(
-          this.rebinding(),
-          Effect.succeed<Outcome>({ _tag: "Live", id, isNew: false, renewed: true })
-        )
-      }
+      if (result === "Committed") return this.publishing(this.rebinding(), this.live(id, false))
       if (this.phase === "Existing") {
         return Effect.as(Effect.logWarning("Session ended while the request ran; its changes were dropped"), Ended)
       }
@@ -581,7 +664,9 @@ export class RequestSession {
       created: this.created,
       timeout: this.timeout,
       absoluteDeadline: this.absoluteDeadline,
-      principal: this.principal
+      principal: this.principal,
+      authenticated: this.authenticated,
+      persistent: this.persistent
     }
     const attempt = (
       remaining: number
@@ -600,7 +685,7 @@ export class RequestSession {
                   this.replaces === undefined ? { _tag: "Created", principal } : { _tag: "Regenerated", principal },
                   ...this.rebinding()
                 ],
-                Effect.succeed<Outcome>({ _tag: "Live", id, isNew: true, renewed: true })
+                this.live(id, true)
               )
             }
             if (remaining <= 1) {
@@ -613,6 +698,19 @@ export class RequestSession {
       })
     return attempt(CREATE_ATTEMPTS)
   }
+}
+
+/** Whole seconds from 1 s to ten years, or `InvalidTimeout`. */
+const validTimeout = (timeout: Duration.DurationInput): Effect.Effect<number, InvalidTimeout> => {
+  const duration = Duration.decodeUnknown(timeout)
+  const seconds = Option.isSome(duration) ? Duration.toSeconds(duration.value) : Number.NaN
+  return Number.isInteger(seconds) && seconds >= 1 && seconds <= MAX_TIMEOUT
+    ? Effect.succeed(seconds)
+    : Effect.fail(
+      new InvalidTimeout({
+        timeout: Option.match(duration, { onNone: () => String(timeout), onSome: Duration.format })
+      })
+    )
 }
 
 const applyChange = (data: Map<string, string>, key: string, value: Change) => {

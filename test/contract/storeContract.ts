@@ -119,6 +119,26 @@ export const storeContract = (
         assert.isAbove(loaded.ttl, 4_000)
       }))
 
+    test("the last authentication and remember-me are stored, changed only when a commit says so", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const plain = `${id}-plain`
+        yield* store.create(plain, fresh(), MAX)
+        const neither = Option.getOrThrow(yield* store.load(plain))
+        assert.deepStrictEqual([neither.authenticated, neither.persistent], [undefined, false])
+        yield* store.create(id, fresh({}, { authenticated: 1_500, persistent: true }), MAX)
+        const created = Option.getOrThrow(yield* store.load(id))
+        assert.deepStrictEqual([created.authenticated, created.persistent], [1_500, true])
+        yield* store.commit(id, changes({ set: new Map([["a", "1"]]) }), MAX)
+        const kept = Option.getOrThrow(yield* store.load(id))
+        assert.deepStrictEqual([kept.authenticated, kept.persistent], [1_500, true])
+        yield* store.commit(id, changes({ authenticated: 2_500, persistent: false }), MAX)
+        const changed = Option.getOrThrow(yield* store.load(id))
+        assert.deepStrictEqual([changed.authenticated, changed.persistent], [2_500, false])
+        yield* store.commit(id, changes({ persistent: true }), MAX)
+        assert.isTrue(Option.getOrThrow(yield* store.load(id)).persistent)
+      }))
+
     test("strict mode: a key changed since it was read is a conflict and nothing is applied", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
