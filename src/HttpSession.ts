@@ -266,7 +266,12 @@ const begin = <A, E, R>(
     const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
     // the header, not the request: the state is the value of a WeakMap keyed by the request's source, and a
     // value that refers to its key cost every request about 45 µs in the benchmark (bench/profiling.md)
-    const session = new RequestSession(services, request.headers.cookie)
+    const session = services.options.recordClient
+      ? new RequestSession(services, request.headers.cookie, {
+        userAgent: request.headers["user-agent"],
+        address: Option.getOrUndefined(request.remoteAddress)
+      })
+      : new RequestSession(services, request.headers.cookie)
     attach(request, session)
     return f(session)
   })

@@ -7,6 +7,7 @@
  * `.k` (encoded value); meta fields are `c` (created, epoch ms), `t` (idle timeout, s), `a` (absolute
  * deadline, epoch ms, optional), `p` (principal, optional), `x` (until when the principal's index is kept
  * alive for it, epoch ms), `u` (last authentication, epoch ms, optional), `m` (`1` for a remember-me session),
+ * `g` and `n` (the user agent and network of the client that created it, with `record_client`),
  * `l` (last time the TTL was extended, epoch ms) and `s` (size in bytes of all keys and values, kept up to
  * date by every write so the `max_size` check costs O(changed keys)).
  *
@@ -61,8 +62,8 @@ end
 
 /**
  * Lua shared by CREATE and REPLACE. ARGV: ttl ms, created, timeout, absolute deadline or '', size,
- * principal or '', now, index expiry or '', last authentication or '', remember-me ('1' or ''), then
- * field/value pairs. 1 if created, 0 if the key exists.
+ * principal or '', now, index expiry or '', last authentication or '', remember-me ('1' or ''), user agent
+ * or '', network or '', then field/value pairs. 1 if created, 0 if the key exists.
  */
 const CREATE_SESSION = `
 local function create(key)
@@ -72,7 +73,9 @@ local function create(key)
   if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[8]) end
   if ARGV[9] ~= '' then redis.call('HSET', key, 'u', ARGV[9]) end
   if ARGV[10] == '1' then redis.call('HSET', key, 'm', '1') end
-  for i = 11, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+  if ARGV[11] ~= '' then redis.call('HSET', key, 'g', ARGV[11]) end
+  if ARGV[12] ~= '' then redis.call('HSET', key, 'n', ARGV[12]) end
+  for i = 13, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
   redis.call('PEXPIRE', key, ARGV[1])
   return 1
 end
@@ -223,7 +226,7 @@ const decode = (reply: unknown): StoredSession | string => {
   if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) return "not a hash"
   const [ttl, flat] = reply as [number, Array<string>]
   const fields = new Map<string, string>()
-  let c, t, a, l, s, p, u, m: string | undefined
+  let c, t, a, l, s, p, u, m, g, n: string | undefined
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]!
     const value = flat[i + 1]!
@@ -236,6 +239,8 @@ const decode = (reply: unknown): StoredSession | string => {
     else if (field === "p") p = value
     else if (field === "u") u = value
     else if (field === "m") m = value
+    else if (field === "g") g = value
+    else if (field === "n") n = value
   }
   const created = parseNumber(c)
   const timeout = parseNumber(t)
@@ -255,6 +260,7 @@ const decode = (reply: unknown): StoredSession | string => {
     principal: p,
     authenticated,
     persistent: m === "1",
+    client: g === undefined && n === undefined ? undefined : { userAgent: g, network: n },
     lastSeen,
     ttl
   }
@@ -299,7 +305,9 @@ const createArgs = (now: number, session: NewSession, size: number): Array<strin
     now,
     session.principal === undefined ? "" : now + 2 * ttl,
     session.authenticated ?? "",
-    session.persistent === true ? 1 : ""
+    session.persistent === true ? 1 : "",
+    session.client?.userAgent ?? "",
+    session.client?.network ?? ""
   ]
   for (const [k, v] of session.fields) args.push(FIELD + k, v)
   return args
@@ -387,8 +395,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       ? member.slice(prefix.length)
       : member
 
-  const list = (principal: string): Effect.Effect<Array<IndexedSession>, RedisError> =>
+  const list = (principal: string, current?: string): Effect.Effect<Array<IndexedSession>, RedisError> =>
     Effect.gen(function*() {
+      const currentHandle = current === undefined ? undefined : digest(current)
       const index = indexKey(prefix, principal)
       const members = yield* redis.run("indexed", (c) => c.hgetall(index))
       const loaded = yield* Effect.forEach(
@@ -405,7 +414,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           stale.push(member)
           continue
         }
-        live.push({ handle, created: session.value.created, lastSeen: session.value.lastSeen })
+        const { client, created, lastSeen } = session.value
+        live.push({ handle, created, lastSeen, client, current: handle === currentHandle })
         if (handle !== member) {
           stale.push(member)
           renamed.push(handle, String(session.value.created))
@@ -559,7 +569,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       Effect.catchTag(commit(id, changes, limits), "RedisError", (e) => Effect.fail(storeError(e))),
     remove: (id) => Effect.mapError(remove(id), storeError),
     touch: (id, ttl) => Effect.mapError(touch(id, ttl), storeError),
-    list: (principal) => Effect.mapError(list(principal), storeError),
+    list: (principal, current) => Effect.mapError(list(principal, current), storeError),
     revoke: (principal, handles) => Effect.mapError(revoke(principal, handles), storeError)
   })
 })

@@ -68,6 +68,8 @@ export interface SessionOptions {
   readonly maxSize: number
   /** When a principal has more live sessions than this, the oldest are revoked. */
   readonly maxSessionsPerPrincipal: number | undefined
+  /** Store the user agent and the network (IP prefix) of each new session, for a "your devices" page. */
+  readonly recordClient: boolean
 }
 
 /**
@@ -152,6 +154,7 @@ export interface Options {
   readonly strict?: boolean | undefined
   readonly maxSize?: number | undefined
   readonly maxSessionsPerPrincipal?: number | undefined
+  readonly recordClient?: boolean | undefined
   readonly url?: string | Redacted.Redacted<string> | undefined
   readonly host?: string | undefined
   readonly port?: number | undefined
@@ -283,6 +286,7 @@ const SETTINGS = {
   strict: boolean,
   max_size: integer(64),
   max_sessions_per_principal: integer(1),
+  record_client: boolean,
   url: text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, {
     message: () => "must start with redis:// or rediss://"
   }))),
@@ -371,6 +375,7 @@ const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
   strict: "Report concurrent writes to the same key as SessionConflict instead of last-writer-wins (default false)",
   max_size: "Largest stored session, in bytes (default 65536)",
   max_sessions_per_principal: "Live sessions allowed per principal; the oldest are revoked (default unlimited)",
+  record_client: "Store each new session's user agent and IP prefix, for SessionIndex.list (default false)",
   url: "Redis URL, redis:// or rediss:// (instead of host, port, db)",
   host: "Redis host (default localhost)",
   port: "Redis port (default 6379)",
@@ -492,7 +497,8 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
       idEncoding: d.id_encoding ?? "hex",
       strict: d.strict ?? false,
       maxSize: d.max_size ?? DEFAULT_MAX_SIZE,
-      maxSessionsPerPrincipal: d.max_sessions_per_principal
+      maxSessionsPerPrincipal: d.max_sessions_per_principal,
+      recordClient: d.record_client ?? false
     },
     redis: {
       url: redacted(d.url),

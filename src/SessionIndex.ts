@@ -14,27 +14,46 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { hash } from "node:crypto"
 import { countEvent } from "./internal/counting.js"
-import { withCurrent } from "./internal/currentSession.js"
+import { current, withCurrent } from "./internal/currentSession.js"
 import type { SessionStoreError } from "./SessionError.js"
 import { type SessionEventInput, SessionEvents, type SessionEventsService } from "./SessionEvents.js"
 import { type IndexedSession, SessionStore } from "./SessionStore.js"
 
-export type {
+/**
+ * A live session of a principal, as a "your devices" page shows it.
+ *
+ * @example
+ * ```ts
+ * import type { SessionIndex } from "effect-redis-sessions"
+ * import { Option } from "effect"
+ *
+ * const describe = (session: SessionIndex.ListedSession) =>
+ *   `${Option.getOrElse(session.userAgent, () => "unknown browser")}, last seen ` +
+ *   new Date(session.lastSeen).toISOString() + (session.current ? " (this device)" : "")
+ * ```
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ListedSession {
   /**
-   * A live session of a principal (the same type as `SessionStore.IndexedSession`).
-   *
-   * @example
-   * ```ts
-   * import type { SessionIndex } from "effect-redis-sessions"
-   *
-   * const handles = (sessions: ReadonlyArray<SessionIndex.IndexedSession>) => sessions.map((s) => s.handle)
-   * ```
-   *
-   * @since 0.1.0
-   * @category models
+   * Names the session for `revoke`. Neither its id nor its storage key, and no way to either: it cannot load
+   * or forge the session. Safe to put in a page.
    */
-  IndexedSession
+  readonly handle: string
+  /** Creation time, epoch milliseconds. */
+  readonly created: number
+  /** Last time the session's life was extended (a commit or a touch), epoch milliseconds. */
+  readonly lastSeen: number
+  /** The user agent of the client that created the session (with `record_client`), at most 256 bytes. */
+  readonly userAgent: Option.Option<string>
+  /** The network of that client (with `record_client`): the /24 of an IPv4 address, the /48 of an IPv6 one. */
+  readonly network: Option.Option<string>
+  /** Whether this is the session of the request that listed it. */
+  readonly current: boolean
 }
 
 /**
@@ -54,27 +73,62 @@ export type {
  */
 export interface SessionIndexService {
   /** The principal's live sessions, oldest first. */
-  readonly list: (principal: string) => Effect.Effect<ReadonlyArray<IndexedSession>, SessionStoreError>
-  /** Ends one of the principal's sessions; `false` if it is not (or no longer) one of them. */
+  readonly list: (principal: string) => Effect.Effect<ReadonlyArray<ListedSession>, SessionStoreError>
+  /**
+   * Ends one of the principal's sessions by its handle; `false` (and nothing ended) when the handle names no
+   * live session of this principal, or names the current request's own session (end that with
+   * `Session.invalidate`).
+   */
   readonly revoke: (principal: string, handle: string) => Effect.Effect<boolean, SessionStoreError>
+  /**
+   * "Sign out other devices": ends every session of the principal but the current request's; returns how many
+   * it ended. Only inside a request served with the session middleware (a defect elsewhere).
+   */
+  readonly revokeOthers: (principal: string) => Effect.Effect<number, SessionStoreError>
   /** Ends every session of the principal; returns how many were live. */
   readonly revokeAll: (principal: string) => Effect.Effect<number, SessionStoreError>
 }
 
+/** A session's public handle: a one-way function of the store's handle, never the handle itself. */
+const publicHandle = (session: IndexedSession) => hash("sha256", `session-handle:${session.handle}`).slice(0, 32)
+
+const listed = (session: IndexedSession): ListedSession => ({
+  handle: publicHandle(session),
+  created: session.created,
+  lastSeen: session.lastSeen,
+  userAgent: Option.fromNullable(session.client?.userAgent),
+  network: Option.fromNullable(session.client?.network),
+  current: session.current
+})
+
+/** The id of the stored session of the request being served, if any. */
+const currentId = Effect.map(current, (session) => session?.storedId())
+
 /** The index over `store`; revocations are counted, and published to `events` unless it is `undefined`. */
 const over = (store: SessionStore["Type"], events: SessionEventsService | undefined): SessionIndexService => {
-  const revoke = (principal: string, handles: ReadonlyArray<string>) =>
-    Effect.tap(store.revoke(principal, handles), (sessions) => {
-      if (sessions === 0) return Effect.void
-      const revoked: SessionEventInput = { _tag: "Revoked", principal, sessions }
-      countEvent(revoked)
-      return events === undefined ? Effect.void : events.publish(revoked)
+  const revoke = (principal: string, sessions: ReadonlyArray<IndexedSession>) =>
+    Effect.tap(store.revoke(principal, sessions.map((s) => s.handle)), (revoked) => {
+      if (revoked === 0) return Effect.void
+      const event: SessionEventInput = { _tag: "Revoked", principal, sessions: revoked }
+      countEvent(event)
+      return events === undefined ? Effect.void : events.publish(event)
     })
+  const others = (sessions: ReadonlyArray<IndexedSession>) => sessions.filter((s) => !s.current)
   return {
-    list: store.list,
-    revoke: (principal, handle) => Effect.map(revoke(principal, [handle]), (n) => n > 0),
-    revokeAll: (principal) =>
-      Effect.flatMap(store.list(principal), (sessions) => revoke(principal, sessions.map((s) => s.handle)))
+    list: (principal) =>
+      Effect.flatMap(currentId, (id) => Effect.map(store.list(principal, id), (sessions) => sessions.map(listed))),
+    revoke: (principal, handle) =>
+      Effect.flatMap(currentId, (id) =>
+        Effect.flatMap(store.list(principal, id), (sessions) => {
+          const target = others(sessions).find((s) => publicHandle(s) === handle)
+          return target === undefined ? Effect.succeed(false) : Effect.map(revoke(principal, [target]), (n) => n > 0)
+        })),
+    revokeOthers: (principal) =>
+      withCurrent(
+        "SessionIndex.revokeOthers",
+        (session) => Effect.flatMap(store.list(principal, session.storedId()), (all) => revoke(principal, others(all)))
+      ),
+    revokeAll: (principal) => Effect.flatMap(store.list(principal), (sessions) => revoke(principal, sessions))
   }
 }
 
@@ -102,6 +156,7 @@ export class SessionIndex extends Context.Reference<SessionIndex>()("effect-redi
   defaultValue: (): SessionIndexService => ({
     list: (principal) => withStore((index) => index.list(principal)),
     revoke: (principal, handle) => withStore((index) => index.revoke(principal, handle)),
+    revokeOthers: (principal) => withStore((index) => index.revokeOthers(principal)),
     revokeAll: (principal) => withStore((index) => index.revokeAll(principal))
   })
 }) {}

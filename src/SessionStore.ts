@@ -16,6 +16,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type { ClientInfo } from "./internal/client.js"
 import { digest } from "./internal/keys.js"
 import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
 import { lifetime, sizeOf } from "./internal/storage.js"
@@ -23,7 +24,23 @@ import { SessionConflict, type SessionStoreError, SessionTooLarge } from "./Sess
 
 export type {
   /**
-   * A live session of a principal: an opaque handle (never the id), its creation and last-seen times.
+   * What a session recorded of the client that created it, with `record_client`: its user agent (at most 256
+   * bytes, no control characters) and its network (the /24 or /48 prefix of its address, never the address).
+   *
+   * @example
+   * ```ts
+   * import type { SessionStore } from "effect-redis-sessions"
+   *
+   * const label = (client: SessionStore.ClientInfo | undefined) => client?.userAgent ?? "unknown browser"
+   * ```
+   *
+   * @since 0.3.0
+   * @category models
+   */
+  ClientInfo,
+  /**
+   * A live session of a principal: an opaque handle (never the id), its creation and last-seen times, its
+   * client, and whether it is the session `list` was told is current.
    *
    * @example
    * ```ts
@@ -71,6 +88,8 @@ export interface StoredSession {
   readonly authenticated?: number | undefined
   /** Remember-me: the cookie outlives the browser session, for as long as the session lives. */
   readonly persistent?: boolean | undefined
+  /** What the session recorded of its client (with `record_client`). */
+  readonly client?: ClientInfo | undefined
   /** When the session's life was last extended (created, committed or touched), epoch milliseconds. */
   readonly lastSeen: number
   /** Milliseconds the session has left at load time. */
@@ -107,6 +126,8 @@ export interface NewSession {
   readonly authenticated?: number | undefined
   /** Remember-me: the cookie outlives the browser session. */
   readonly persistent?: boolean | undefined
+  /** What to record of the client (with `record_client`). */
+  readonly client?: ClientInfo | undefined
 }
 
 /**
@@ -242,8 +263,14 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
   readonly remove: (id: string) => Effect.Effect<boolean, SessionStoreError>
   /** Sets the remaining life (milliseconds) of an existing session; no effect on a missing one. */
   readonly touch: (id: string, ttl: number) => Effect.Effect<void, SessionStoreError>
-  /** The principal's live sessions, oldest first; ended ones are dropped from its index on the way. */
-  readonly list: (principal: string) => Effect.Effect<ReadonlyArray<IndexedSession>, SessionStoreError>
+  /**
+   * The principal's live sessions, oldest first; ended ones are dropped from its index on the way. The
+   * session of id `current`, if listed, is marked `current`.
+   */
+  readonly list: (
+    principal: string,
+    current?: string
+  ) => Effect.Effect<ReadonlyArray<IndexedSession>, SessionStoreError>
   /** Ends those of `handles` that are live sessions of the principal; returns how many it ended. */
   readonly revoke: (principal: string, handles: ReadonlyArray<string>) => Effect.Effect<number, SessionStoreError>
 }>() {}
@@ -256,6 +283,7 @@ interface Entry {
   principal: string | undefined
   authenticated: number | undefined
   persistent: boolean
+  readonly client: ClientInfo | undefined
   lastSeen: number
   expiresAt: number
 }
@@ -300,12 +328,16 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
     if (entry !== undefined) unindex(entry.principal, handle)
     return entry !== undefined
   }
-  const list = (principal: string, now: number): Array<IndexedSession> => {
+  const list = (principal: string, now: number, current?: string): Array<IndexedSession> => {
     const sessions: Array<IndexedSession> = []
     for (const handle of Array.from(indexes.get(principal)?.keys() ?? [])) {
       const entry = live(handle, now)
-      if (entry?.principal === principal) sessions.push({ handle, created: entry.created, lastSeen: entry.lastSeen })
-      else unindex(principal, handle)
+      if (entry?.principal !== principal) {
+        unindex(principal, handle)
+        continue
+      }
+      const { client, created, lastSeen } = entry
+      sessions.push({ handle, created, lastSeen, client, current: handle === current })
     }
     return sessions.sort(byAge)
   }
@@ -336,6 +368,7 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           principal: entry.principal,
           authenticated: entry.authenticated,
           persistent: entry.persistent,
+          client: entry.client,
           lastSeen: entry.lastSeen,
           ttl: entry.expiresAt - now
         })
@@ -354,6 +387,7 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           principal: session.principal,
           authenticated: session.authenticated,
           persistent: session.persistent === true,
+          client: session.client,
           lastSeen: now,
           expiresAt: now + lifetime(now, session.timeout, session.absoluteDeadline)
         }
@@ -401,7 +435,11 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
         entry.expiresAt = now + ttl
         entry.lastSeen = now
       }),
-    list: (principal) => Effect.map(Clock.currentTimeMillis, (now) => list(principal, now)),
+    list: (principal, current) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (now) => list(principal, now, current === undefined ? undefined : digest(current))
+      ),
     revoke: (principal, handles) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const members = new Set(list(principal, now).map((s) => s.handle))

@@ -3,9 +3,11 @@ import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
 import { indexKey } from "../src/internal/keys.js"
 import * as RedisSession from "../src/RedisSession.js"
-import type { IndexedSession } from "../src/SessionIndex.js"
+import * as SessionId from "../src/SessionId.js"
 import { type RedisServer, TestRedis, withAdmin as admin } from "./utils/RedisServer.js"
 import { memorySessions, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
@@ -14,11 +16,11 @@ const SECRET = "a-logout-everywhere-test-secret-40-chars!"
 
 class Apps extends Context.Tag("test/Apps")<Apps, {
   readonly redis: RedisServer
-  /** No limit on sessions per principal. */
+  /** No limit on sessions per principal; records clients. */
   readonly open: HttpClient.HttpClient
-  /** At most two sessions per principal. */
+  /** At most two sessions per principal; does not record clients. */
   readonly capped: HttpClient.HttpClient
-  /** In-memory store, no limit. */
+  /** In-memory store, no limit; records clients. */
   readonly memory: HttpClient.HttpClient
 }>() {}
 
@@ -26,11 +28,13 @@ const AppsLive = Layer.scoped(
   Apps,
   Effect.gen(function*() {
     const redis = yield* TestRedis
-    const open = yield* serveClient(RedisSession.layer({ secret: SECRET, url: redis.url, prefix: "open:" }))
+    const open = yield* serveClient(
+      RedisSession.layer({ secret: SECRET, url: redis.url, prefix: "open:", recordClient: true })
+    )
     const capped = yield* serveClient(
       RedisSession.layer({ secret: SECRET, url: redis.url, prefix: "capped:", maxSessionsPerPrincipal: 2 })
     )
-    const memory = yield* serveClient(memorySessions({ secret: SECRET }))
+    const memory = yield* serveClient(memorySessions({ secret: SECRET, recordClient: true }))
     return { redis, open, capped, memory }
   })
 ).pipe(Layer.provide(TestRedis.layer))
@@ -38,13 +42,24 @@ const AppsLive = Layer.scoped(
 const body = (client: HttpClient.HttpClient, path: string) =>
   Effect.map(new TestBrowser(client).get(path), (reply) => reply.body)
 
-const sessionsOf = (client: HttpClient.HttpClient, user: string) =>
-  Effect.map(body(client, `/sessions/${user}`), (json) => JSON.parse(json) as Array<IndexedSession>)
+/** `SessionIndex.ListedSession` as the test app's `/sessions/:user` writes it (options as `null` or a value). */
+interface Listed {
+  readonly handle: string
+  readonly created: number
+  readonly lastSeen: number
+  readonly userAgent: string | null
+  readonly network: string | null
+  readonly current: boolean
+}
 
-const signIn = Effect.fnUntraced(function*(client: HttpClient.HttpClient, user: string) {
+const sessionsOf = (client: HttpClient.HttpClient, user: string, browser = new TestBrowser(client)) =>
+  Effect.map(browser.get(`/sessions/${user}`), (reply) => JSON.parse(reply.body) as Array<Listed>)
+
+const signIn = Effect.fnUntraced(function*(client: HttpClient.HttpClient, user: string, userAgent?: string) {
   const browser = new TestBrowser(client)
-  yield* browser.get("/incr")
-  assert.strictEqual((yield* browser.get(`/sign-in/${user}`)).status, 200)
+  const headers: Record<string, string> = userAgent === undefined ? {} : { "user-agent": userAgent }
+  yield* browser.get("/incr", headers)
+  assert.strictEqual((yield* browser.get(`/sign-in/${user}`, headers)).status, 200)
   return browser
 })
 
@@ -67,7 +82,7 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
       for (const s of alice) {
         assert.isAtLeast(s.created, before - 1_000)
         assert.isAtLeast(s.lastSeen, s.created)
-        assert.match(s.handle, /[0-9a-f]{64}$/)
+        assert.match(s.handle, /^[0-9a-f]{32}$/)
       }
       assert.strictEqual((yield* sessionsOf(app, "bob")).length, 1)
       assert.strictEqual((yield* sessionsOf(app, "nobody")).length, 0)
@@ -103,6 +118,87 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
         assert.strictEqual((yield* sessionsOf(app, "dave")).length, 0)
       })
   )
+
+  both(
+    "your devices: each session's user agent and network, and which one is this request's",
+    (app) =>
+      Effect.gen(function*() {
+        const phone = yield* signIn(app, "kim", "Phone/1.0")
+        yield* signIn(app, "kim", "Laptop/2.0")
+        const listed = yield* sessionsOf(app, "kim", phone)
+        assert.deepStrictEqual(listed.map((s) => [s.userAgent, s.current]), [["Phone/1.0", true], [
+          "Laptop/2.0",
+          false
+        ]])
+        for (const s of listed) assert.match(s.network ?? "", /^(127\.0\.0\.0\/24|0:0:0::\/48)$/)
+        const fromElsewhere = yield* sessionsOf(app, "kim")
+        assert.deepStrictEqual(fromElsewhere.map((s) => s.current), [false, false])
+      })
+  )
+
+  both(
+    "a handle is neither the session id nor its key, and revoking by it ends only that session",
+    (app) =>
+      Effect.gen(function*() {
+        const phone = yield* signIn(app, "lea")
+        const laptop = yield* signIn(app, "lea")
+        const id = (yield* phone.get("/id")).body
+        const [mine, other] = yield* sessionsOf(app, "lea", phone)
+        const digest = createHash("sha256").update(id).digest("hex")
+        for (const s of [mine!, other!]) {
+          assert.notInclude([id, digest, `open:${digest}`], s.handle)
+          assert.notInclude(s.handle, digest.slice(0, 16))
+        }
+        const holder = new TestBrowser(app)
+        holder.cookie = SessionId.sign(other!.handle, Redacted.make(SECRET))
+        assert.strictEqual(yield* whoami(holder), "anonymous", "a validly signed cookie of a handle loads nothing")
+        assert.strictEqual((yield* phone.get(`/revoke/lea/${other!.handle}`)).body, "true")
+        assert.deepStrictEqual([yield* whoami(phone), yield* whoami(laptop)], ["lea", "anonymous"])
+      })
+  )
+
+  both(
+    "revoke refuses forged, foreign, stale and the current session's handles, and ends nothing",
+    (app) =>
+      Effect.gen(function*() {
+        const phone = yield* signIn(app, "max")
+        const laptop = yield* signIn(app, "max")
+        const stranger = yield* signIn(app, "nia")
+        const [own, other] = yield* sessionsOf(app, "max", phone)
+        const [foreign] = yield* sessionsOf(app, "nia")
+        const forged = ["0".repeat(32), "x".repeat(90), other!.handle.toUpperCase(), "%00", "../max"]
+        for (const handle of [...forged, foreign!.handle, own!.handle]) {
+          const reply = yield* phone.get(`/revoke/max/${encodeURIComponent(handle)}`)
+          assert.deepStrictEqual([reply.status, reply.body], [200, "false"], handle.slice(0, 40))
+        }
+        yield* laptop.get("/logout")
+        assert.strictEqual((yield* phone.get(`/revoke/max/${other!.handle}`)).body, "false", "stale")
+        assert.deepStrictEqual([yield* whoami(phone), yield* whoami(stranger)], ["max", "nia"])
+        assert.strictEqual((yield* sessionsOf(app, "max")).length, 1)
+      })
+  )
+
+  both(
+    "sign out other devices: every other session of the principal ends, this one stays",
+    (app) =>
+      Effect.gen(function*() {
+        const devices = [yield* signIn(app, "oli"), yield* signIn(app, "oli"), yield* signIn(app, "oli")]
+        const stranger = yield* signIn(app, "pam")
+        assert.strictEqual((yield* devices[1]!.get("/revoke-others/oli")).body, "2")
+        const who = yield* Effect.forEach(devices, whoami)
+        assert.deepStrictEqual(who, ["anonymous", "oli", "anonymous"])
+        assert.strictEqual(yield* whoami(stranger), "pam")
+        assert.deepStrictEqual((yield* sessionsOf(app, "oli", devices[1])).map((s) => s.current), [true])
+      })
+  )
+
+  it.effect("without record_client nothing of the client is stored", () =>
+    Effect.gen(function*() {
+      const { capped } = yield* Apps
+      yield* signIn(capped, "quinn", "Phone/1.0")
+      const [listed] = yield* sessionsOf(capped, "quinn")
+      assert.deepStrictEqual([listed!.userAgent, listed!.network], [null, null])
+    }))
 
   it.effect("with a limit per principal, the oldest sessions are revoked", () =>
     Effect.gen(function*() {
@@ -157,9 +253,9 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
         await r.hset(index, `open:${handle}`, created!)
       })
       const listed = yield* sessionsOf(open, "judy")
-      assert.deepStrictEqual(listed.map((s) => s.handle), [handle])
+      assert.strictEqual(listed.length, 1)
       assert.deepStrictEqual(yield* admin(redis, (r) => r.hkeys(index)), [handle])
-      assert.strictEqual(yield* body(open, `/revoke/judy/${handle}`), "true")
+      assert.strictEqual(yield* body(open, `/revoke/judy/${listed[0]!.handle}`), "true")
       assert.strictEqual(yield* whoami(browser), "anonymous")
     }))
 

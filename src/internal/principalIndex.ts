@@ -1,4 +1,5 @@
 /** What both stores share about a principal's index of sessions. */
+import type { ClientInfo } from "./client.js"
 
 /**
  * A live session of a principal, as listed by the index.
@@ -10,6 +11,10 @@ export interface IndexedSession {
   readonly created: number
   /** Last time the session was used in a way that extended its life, epoch milliseconds. */
   readonly lastSeen: number
+  /** What the session recorded of its client (with `record_client`). */
+  readonly client: ClientInfo | undefined
+  /** Whether this is the session whose id `list` was given as the current one. */
+  readonly current: boolean
 }
 
 /** Oldest first, the order `list` reports and the limit revokes in. */

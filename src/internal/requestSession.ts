@@ -20,6 +20,7 @@ import * as SessionId from "../SessionId.js"
 import { isSessionKey, type SessionKey } from "../SessionKey.js"
 import * as SessionMetrics from "../SessionMetrics.js"
 import type { Changes, Limits, SessionStore, StoredSession } from "../SessionStore.js"
+import { clientOf } from "./client.js"
 import { count, countEvent, countStoreError } from "./counting.js"
 import { lifetime, MAX_TIMEOUT } from "./storage.js"
 
@@ -145,7 +146,15 @@ export class RequestSession {
   /** Made when a second fiber reads while the load is in flight; completed with the load. */
   private waiters: Deferred.Deferred<void, SessionStoreError> | undefined
 
-  constructor(readonly services: Services, private readonly source: string | undefined) {
+  /**
+   * `source`: what the HTTP layer hands over to read the cookie from (the `Cookie` header); `client`: the
+   * `User-Agent` header and remote address, only when `record_client` is on.
+   */
+  constructor(
+    readonly services: Services,
+    private readonly source: string | undefined,
+    private readonly client?: { readonly userAgent: string | undefined; readonly address: string | undefined }
+  ) {
     this.timeout = services.timeout
   }
 
@@ -472,6 +481,12 @@ export class RequestSession {
         this.dirty = true
       }))
   }
+  /** The id of the stored session the request came with, if it is still its session (reads the cookie only). */
+  storedId(): string | undefined {
+    this.begin()
+    return this.phase === "Unloaded" || this.phase === "Existing" ? this.sessionId : undefined
+  }
+
   /** Marks the request passive; dies if it already changed the session. */
   markPassive(): Effect.Effect<void> {
     this.begin()
@@ -666,7 +681,8 @@ export class RequestSession {
       absoluteDeadline: this.absoluteDeadline,
       principal: this.principal,
       authenticated: this.authenticated,
-      persistent: this.persistent
+      persistent: this.persistent,
+      client: this.client === undefined ? undefined : clientOf(this.client.userAgent, this.client.address)
     }
     const attempt = (
       remaining: number

@@ -182,7 +182,18 @@ export const Routes = HttpLayerRouter.addAll([
     "/sessions/:user",
     Effect.gen(function*() {
       const index = yield* SessionIndex.SessionIndex
-      return text(yield* index.list(yield* param("user")))
+      const sessions = yield* index.list(yield* param("user"))
+      return text(
+        sessions.map((s) => ({ ...s, userAgent: Option.getOrNull(s.userAgent), network: Option.getOrNull(s.network) }))
+      )
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/revoke-others/:user",
+    Effect.gen(function*() {
+      const index = yield* SessionIndex.SessionIndex
+      return text(String(yield* index.revokeOthers(yield* param("user"))))
     })
   ),
   HttpLayerRouter.route(
