@@ -15,6 +15,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HttpSession from "./HttpSession.js"
+import { warnIfInsecure } from "./internal/insecure.js"
 import * as RedisClient from "./RedisClient.js"
 import * as RedisSessionStore from "./RedisSessionStore.js"
 import * as SessionConfig from "./SessionConfig.js"
@@ -25,7 +26,7 @@ type Middleware = Layer.Layer.Success<typeof HttpSession.layerRouter>
 
 const fromSettings = <E, R>(settings: Effect.Effect<SessionConfig.Settings, E, R>) =>
   HttpSession.layerRouter.pipe(
-    Layer.provide(Layer.unwrapEffect(Effect.map(settings, (s) =>
+    Layer.provide(Layer.unwrapEffect(Effect.map(Effect.tap(settings, (s) => warnIfInsecure(s.session)), (s) =>
       Layer.merge(
         Layer.succeed(SessionConfig.SessionConfig, s.session),
         RedisSessionStore.layer({ prefix: s.session.prefix }).pipe(Layer.provide(RedisClient.layer(s.redis)))

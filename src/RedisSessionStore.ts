@@ -24,7 +24,8 @@ import type { ConfigError } from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { Cluster } from "ioredis"
+import * as Stream from "effect/Stream"
+import { Cluster, type Redis } from "ioredis"
 import { digest, indexKey, sessionKey } from "./internal/keys.js"
 import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
 import { slotOf } from "./internal/slot.js"
@@ -37,6 +38,7 @@ import {
   type CommitResult,
   type Limits,
   type NewSession,
+  type RemovalProgress,
   SessionStore,
   type StoredSession
 } from "./SessionStore.js"
@@ -561,6 +563,51 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       return retire(principal, handles.filter((handle) => members.has(handle)))
     })
 
+  /** Keys of the store, after the prefix: a session's digest, or a principal's index. */
+  const sessionName = /^[0-9a-f]{64}$/
+  const indexName = /^principal:\{[0-9a-f]{64}\}$/
+  const pattern = prefix.replace(/[*?[\]\\]/g, "\\$&") + "*"
+
+  /** One SCAN step on `node` and the deletion of the session and index keys it found. */
+  const removeBatch = (node: Redis, cursor: string, batchSize: number, totals: RemovalProgress) =>
+    Effect.gen(function*() {
+      const [next, keys] = yield* redis.run(
+        "scan",
+        () => node.scan(cursor, "MATCH", pattern, "COUNT", batchSize, "TYPE", "hash")
+      )
+      const sessions = keys.filter((key) => sessionName.test(key.slice(prefix.length)))
+      const indexes = keys.filter((key) => indexName.test(key.slice(prefix.length)))
+      const doomed = [...sessions, ...indexes]
+      if (doomed.length > 0) {
+        // on a Cluster the keys of one node lie in many slots: one UNLINK each
+        yield* cluster
+          ? Effect.forEach(doomed, (key) => redis.run("unlink", (c) => c.unlink(key)), { concurrency: 16 })
+          : redis.run("unlink", (c) => c.unlink(...doomed))
+      }
+      const progress: RemovalProgress = {
+        scanned: totals.scanned + keys.length,
+        sessions: totals.sessions + sessions.length,
+        indexes: totals.indexes + indexes.length
+      }
+      return [next, progress] as const
+    })
+
+  const removeAll = (batchSize: number): Stream.Stream<RemovalProgress, RedisError> =>
+    Stream.unwrap(Effect.sync(() => {
+      const nodes: ReadonlyArray<Redis> = redis.client instanceof Cluster
+        ? redis.client.nodes("master")
+        : [redis.client]
+      const start = { node: 0, cursor: "0", totals: { scanned: 0, sessions: 0, indexes: 0 } }
+      return Stream.unfoldEffect(start, (state) => {
+        const node = nodes[state.node]
+        if (node === undefined) return Effect.succeedNone
+        return Effect.map(removeBatch(node, state.cursor, batchSize, state.totals), ([next, totals]) => {
+          const done = next === "0"
+          return Option.some([totals, { node: done ? state.node + 1 : state.node, cursor: next, totals }] as const)
+        })
+      })
+    }))
+
   return SessionStore.of({
     load: (id) => Effect.mapError(loadKey(keyOf(id)), storeError),
     create: (id, session, limits, replaces) =>
@@ -570,7 +617,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     remove: (id) => Effect.mapError(remove(id), storeError),
     touch: (id, ttl) => Effect.mapError(touch(id, ttl), storeError),
     list: (principal, current) => Effect.mapError(list(principal, current), storeError),
-    revoke: (principal, handles) => Effect.mapError(revoke(principal, handles), storeError)
+    revoke: (principal, handles) => Effect.mapError(revoke(principal, handles), storeError),
+    removeAll: (batchSize) => Stream.mapError(removeAll(batchSize), storeError)
   })
 })
 

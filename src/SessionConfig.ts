@@ -19,6 +19,7 @@ import * as Record from "effect/Record"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { readFileSync } from "node:fs"
+import { warnIfInsecure } from "./internal/insecure.js"
 import { MAX_TIMEOUT } from "./internal/storage.js"
 import type * as RedisClient from "./RedisClient.js"
 import { SessionConfigError } from "./SessionError.js"
@@ -145,6 +146,8 @@ export interface Options {
   readonly cookiePath?: string | undefined
   readonly cookieDomain?: string | undefined
   readonly cookieSecure?: boolean | undefined
+  /** The application is served over HTTPS: the cookie defaults to Secure and a `__Host-` (or `__Secure-`) name. */
+  readonly https?: boolean | undefined
   readonly cookieHttpOnly?: boolean | undefined
   readonly cookieSameSite?: "lax" | "strict" | "none" | undefined
   readonly cookiePartitioned?: boolean | undefined
@@ -271,6 +274,7 @@ const SETTINGS = {
   cookie_path: text(Schema.String.pipe(Schema.startsWith("/"))),
   cookie_domain: text(),
   cookie_secure: boolean,
+  https: boolean,
   cookie_httponly: boolean,
   cookie_partitioned: boolean,
   cookie_samesite: text(Schema.String).pipe(
@@ -365,7 +369,8 @@ const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
   cookie_max_age: "Max-Age of the session cookie in seconds (default: a browser-session cookie)",
   cookie_path: "Path attribute of the session cookie (default /)",
   cookie_domain: "Domain attribute of the session cookie (default none: this host only)",
-  cookie_secure: "Send the session cookie over HTTPS only (default false)",
+  cookie_secure: "Send the session cookie over HTTPS only (default false; true with https)",
+  https: "The application is served over HTTPS: cookie_secure defaults to true and cookie_name to __Host-session",
   cookie_httponly: "Hide the session cookie from scripts (default true)",
   cookie_samesite: "SameSite attribute of the session cookie: lax, strict or none (default lax)",
   cookie_partitioned: "Partitioned attribute (CHIPS) of the session cookie; requires cookie_secure (default false)",
@@ -428,10 +433,14 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
   const secrets = d.secrets ?? (d.secret === undefined ? undefined : [d.secret])
   if (secrets === undefined) issues.push({ key: "secret", message: "is a required setting", missing: true })
   if (d.secret !== undefined && d.secrets !== undefined) issue("secrets", "give either secret or secrets, not both")
-  const cookieName = d.cookie_name ?? "session"
-  const secure = d.cookie_secure ?? false
+  const secure = d.cookie_secure ?? d.https ?? false
   const sameSite = d.cookie_samesite ?? "lax"
   const path = d.cookie_path ?? "/"
+  const cookieName = d.cookie_name ?? (d.https !== true || !secure
+    ? "session"
+    : path === "/" && d.cookie_domain === undefined
+    ? "__Host-session"
+    : "__Secure-session")
   if (sameSite === "none" && !secure) issue("cookie_samesite", "None requires cookie_secure = true")
   if (d.cookie_partitioned === true && !secure) issue("cookie_partitioned", "Partitioned requires cookie_secure = true")
   if (cookieName.length + 1 + MAX_COOKIE_VALUE > MAX_COOKIE) {
@@ -664,6 +673,10 @@ export const config: Config.Config<Settings> = Config.all(Record.map(SETTINGS, (
   Config.nested("redis")
 )
 
+/** The session options of decoded settings, with a warning when their cookie travels over plain HTTP. */
+const sessionOptions = <E, R>(settings: Effect.Effect<Settings, E, R>): Effect.Effect<SessionOptions, E, R> =>
+  Effect.flatMap(settings, (s) => Effect.as(warnIfInsecure(s.session), s.session))
+
 /**
  * The `SessionConfig` service from options in code (see {@link make}).
  *
@@ -682,7 +695,7 @@ export const config: Config.Config<Settings> = Config.all(Record.map(SETTINGS, (
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<SessionConfig, SessionConfigError> =>
-  Layer.effect(SessionConfig, Effect.map(make(options), (s) => s.session))
+  Layer.effect(SessionConfig, sessionOptions(make(options)))
 
 /**
  * The `SessionConfig` service from a `redis.sessions.*` settings record (see {@link fromSettings}).
@@ -702,8 +715,7 @@ export const layer = (options: Options): Layer.Layer<SessionConfig, SessionConfi
  */
 export const layerFromSettings = (
   settings: Readonly<Record<string, unknown>>
-): Layer.Layer<SessionConfig, SessionConfigError> =>
-  Layer.effect(SessionConfig, Effect.map(fromSettings(settings), (s) => s.session))
+): Layer.Layer<SessionConfig, SessionConfigError> => Layer.effect(SessionConfig, sessionOptions(fromSettings(settings)))
 
 /**
  * The `SessionConfig` service from Effect `Config` (see {@link config}).
@@ -725,5 +737,4 @@ export const layerFromSettings = (
  */
 export const layerConfig = (
   settings: Config.Config<Settings> = config
-): Layer.Layer<SessionConfig, ConfigError.ConfigError> =>
-  Layer.effect(SessionConfig, Effect.map(settings, (s) => s.session))
+): Layer.Layer<SessionConfig, ConfigError.ConfigError> => Layer.effect(SessionConfig, sessionOptions(settings))

@@ -15,12 +15,13 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { hash } from "node:crypto"
 import { countEvent } from "./internal/counting.js"
 import { current, withCurrent } from "./internal/currentSession.js"
 import type { SessionStoreError } from "./SessionError.js"
 import { type SessionEventInput, SessionEvents, type SessionEventsService } from "./SessionEvents.js"
-import { type IndexedSession, SessionStore } from "./SessionStore.js"
+import { type IndexedSession, type RemovalProgress, SessionStore } from "./SessionStore.js"
 
 /**
  * A live session of a principal, as a "your devices" page shows it.
@@ -87,6 +88,13 @@ export interface SessionIndexService {
   readonly revokeOthers: (principal: string) => Effect.Effect<number, SessionStoreError>
   /** Ends every session of the principal; returns how many were live. */
   readonly revokeAll: (principal: string) => Effect.Effect<number, SessionStoreError>
+  /**
+   * Ends every session of every principal (an operator's "log everyone out", after a breach): walks the
+   * store about `batchSize` keys at a time (default 1000; on Redis, `SCAN` on every master) and emits the
+   * running totals after each batch. Safe to run while traffic continues, and to run again: sessions
+   * created meanwhile may survive one run. Publishes no lifecycle events.
+   */
+  readonly revokeEveryone: (batchSize?: number) => Stream.Stream<RemovalProgress, SessionStoreError>
 }
 
 /** A session's public handle: a one-way function of the store's handle, never the handle itself. */
@@ -128,7 +136,11 @@ const over = (store: SessionStore["Type"], events: SessionEventsService | undefi
         "SessionIndex.revokeOthers",
         (session) => Effect.flatMap(store.list(principal, session.storedId()), (all) => revoke(principal, others(all)))
       ),
-    revokeAll: (principal) => Effect.flatMap(store.list(principal), (sessions) => revoke(principal, sessions))
+    revokeAll: (principal) => Effect.flatMap(store.list(principal), (sessions) => revoke(principal, sessions)),
+    revokeEveryone: (batchSize = 1000) =>
+      Number.isInteger(batchSize) && batchSize > 0
+        ? store.removeAll(batchSize)
+        : Stream.dieMessage(`SessionIndex.revokeEveryone needs a positive whole batch size, got ${batchSize}`)
   }
 }
 
@@ -157,7 +169,8 @@ export class SessionIndex extends Context.Reference<SessionIndex>()("effect-redi
     list: (principal) => withStore((index) => index.list(principal)),
     revoke: (principal, handle) => withStore((index) => index.revoke(principal, handle)),
     revokeOthers: (principal) => withStore((index) => index.revokeOthers(principal)),
-    revokeAll: (principal) => withStore((index) => index.revokeAll(principal))
+    revokeAll: (principal) => withStore((index) => index.revokeAll(principal)),
+    revokeEveryone: (batchSize) => Stream.unwrap(withStore((index) => Effect.succeed(index.revokeEveryone(batchSize))))
   })
 }) {}
 

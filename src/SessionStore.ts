@@ -16,6 +16,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { ClientInfo } from "./internal/client.js"
 import { digest } from "./internal/keys.js"
 import { byAge, type IndexedSession, overLimit } from "./internal/principalIndex.js"
@@ -205,6 +206,26 @@ export interface Limits {
 export const noLimits: Limits = { maxSize: 64 * 1024, maxSessionsPerPrincipal: undefined }
 
 /**
+ * How far `removeAll` has got: keys looked at, sessions and principal indexes deleted, all since it started.
+ *
+ * @example
+ * ```ts
+ * import type { SessionStore } from "effect-redis-sessions"
+ *
+ * const report = (progress: SessionStore.RemovalProgress) =>
+ *   `${progress.sessions} sessions and ${progress.indexes} indexes deleted (${progress.scanned} keys seen)`
+ * ```
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RemovalProgress {
+  readonly scanned: number
+  readonly sessions: number
+  readonly indexes: number
+}
+
+/**
  * What a commit found: `Committed`, or `Gone` when the session no longer exists (it expired or was
  * deleted meanwhile); a gone session is never recreated.
  *
@@ -273,6 +294,12 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
   ) => Effect.Effect<ReadonlyArray<IndexedSession>, SessionStoreError>
   /** Ends those of `handles` that are live sessions of the principal; returns how many it ended. */
   readonly revoke: (principal: string, handles: ReadonlyArray<string>) => Effect.Effect<number, SessionStoreError>
+  /**
+   * Deletes every session and principal index of the store, about `batchSize` keys at a time, and emits the
+   * running totals after each batch. Other data is left alone. Safe while traffic continues: sessions
+   * created meanwhile may survive, and running it again deletes them.
+   */
+  readonly removeAll: (batchSize: number) => Stream.Stream<RemovalProgress, SessionStoreError>
 }>() {}
 
 interface Entry {
@@ -444,7 +471,14 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const members = new Set(list(principal, now).map((s) => s.handle))
         return handles.filter((handle) => members.has(handle) && retire(handle, now)).length
-      })
+      }),
+    removeAll: () =>
+      Stream.fromEffect(Effect.sync(() => {
+        const progress = { scanned: entries.size + indexes.size, sessions: entries.size, indexes: indexes.size }
+        entries.clear()
+        indexes.clear()
+        return progress
+      }))
   })
 })
 

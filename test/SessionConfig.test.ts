@@ -4,6 +4,9 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as SessionConfig from "../src/SessionConfig.js"
 import { SessionConfigError } from "../src/SessionError.js"
@@ -943,4 +946,55 @@ describe("SessionConfig", () => {
         assert.isTrue(Either.isLeft(failed))
       }))
   })
+})
+
+describe("https: the secure preset, and the warning about cookies sent over plain HTTP", () => {
+  it.effect("https = true: Secure and __Host-session by default, __Secure-session with a domain; explicit settings win", () =>
+    Effect.gen(function*() {
+      const preset = (yield* decode({ https: "true" })).session
+      assert.deepStrictEqual([preset.cookieSecure, preset.cookieName], [true, "__Host-session"])
+      const withDomain = (yield* decode({ https: "true", cookie_domain: "example.com" })).session
+      assert.deepStrictEqual([withDomain.cookieSecure, withDomain.cookieName], [true, "__Secure-session"])
+      const named = (yield* decode({ https: "true", cookie_name: "sid" })).session
+      assert.deepStrictEqual([named.cookieSecure, named.cookieName], [true, "sid"])
+      const optedOut = (yield* decode({ https: "true", cookie_secure: "false" })).session
+      assert.deepStrictEqual([optedOut.cookieSecure, optedOut.cookieName], [false, "session"])
+      const seed = (yield* decode()).session
+      assert.deepStrictEqual([seed.cookieSecure, seed.cookieName], [false, "session"], "the seed's defaults stay")
+      const fromCode = yield* SessionConfig.make({ secret: SECRET, https: true })
+      assert.strictEqual(fromCode.session.cookieName, "__Host-session")
+    }))
+
+  /** The warnings logged while building `layer` with `NODE_ENV` set to `env`. */
+  const warningsBuilding = (env: string, layer: Layer.Layer<SessionConfig.SessionConfig, unknown>) =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel === LogLevel.Warning) warnings.push(String(message))
+      })
+      yield* Layer.build(layer).pipe(
+        Effect.scoped,
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(new Map([["NODE_ENV", env], ["redis.sessions.secret", SECRET]]))
+        ),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      return warnings
+    })
+
+  it.effect("a cookie that is not Secure is warned about once at startup outside development", () =>
+    Effect.gen(function*() {
+      const production = yield* warningsBuilding("production", SessionConfig.layer({ secret: SECRET }))
+      assert.strictEqual(production.length, 1)
+      assert.include(production[0]!, "redis.sessions.https = true")
+      assert.strictEqual((yield* warningsBuilding("production", SessionConfig.layerConfig())).length, 1)
+      assert.deepStrictEqual(yield* warningsBuilding("development", SessionConfig.layer({ secret: SECRET })), [])
+      assert.deepStrictEqual(yield* warningsBuilding("test", SessionConfig.layer({ secret: SECRET })), [])
+      assert.deepStrictEqual(
+        yield* warningsBuilding("production", SessionConfig.layer({ secret: SECRET, https: true })),
+        []
+      )
+      const secure = SessionConfig.layer({ secret: SECRET, cookieSecure: true })
+      assert.deepStrictEqual(yield* warningsBuilding("production", secure), [])
+    }))
 })

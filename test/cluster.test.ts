@@ -7,10 +7,12 @@
  * One cluster serves the whole file; the tests that change it (reshard, kill) run last, in that order.
  */
 import { assert, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { Cluster } from "ioredis"
 import { setTimeout as delay } from "node:timers/promises"
 import { afterAll } from "vitest"
@@ -19,6 +21,7 @@ import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as RedisSessionStore from "../src/RedisSessionStore.js"
 import * as SessionConfig from "../src/SessionConfig.js"
+import * as SessionIndex from "../src/SessionIndex.js"
 import { SessionStore } from "../src/SessionStore.js"
 import { storeContract } from "./contract/storeContract.js"
 import { Browser } from "./utils/Browser.js"
@@ -266,6 +269,39 @@ layer(AppLive, { excludeTestServices: true, timeout: "120 seconds" })("HTTP on R
       assert.strictEqual((await new Browser(url).get("/revoke-all/dora")).body, "4")
       for (const browser of browsers) assert.strictEqual((await browser.get("/whoami")).body, "anonymous")
     }))
+
+  it.effect("revokeEveryone walks every master: all sessions and indexes end, other keys stay", () =>
+    Effect.gen(function*() {
+      const { cluster, url } = yield* App
+      const owners = yield* Effect.promise(() => slotOwners(cluster))
+      const browsers: Array<Browser> = []
+      while (browsers.length < 9 || new Set(browsers.map((b) => owners[slotOf(keyOfCookie(b.cookie!))])).size < 3) {
+        assert.isBelow(browsers.length, 100)
+        const browser = new Browser(url)
+        yield* Effect.promise(() => browser.get(`/sign-in/user${browsers.length % 3}`))
+        browsers.push(browser)
+      }
+      const unrelated = ["unrelated:{a}", "A".repeat(64), "principal:other"]
+      for (const key of unrelated) {
+        yield* Effect.promise(() => nodeByPort(cluster, owners[slotOf(key)]!).admin().hset(key, "f", "1"))
+      }
+      const progress = yield* Effect.flatMap(SessionIndex.make, (index) => Stream.runCollect(index.revokeEveryone(5)))
+        .pipe(
+          Effect.map(Chunk.toReadonlyArray),
+          Effect.provide(RedisSessionStore.layer()),
+          Effect.provide(RedisClient.layer({ clusterNodes: seedsOf(cluster) }))
+        )
+      const totals = progress.at(-1)!
+      assert.isAtLeast(totals.sessions, browsers.length)
+      assert.isAtLeast(totals.indexes, 3)
+      assert.isAtLeast(progress.length, 3, "one batch at least per master")
+      for (const browser of browsers) {
+        assert.strictEqual((yield* Effect.promise(() => browser.get("/whoami"))).body, "anonymous")
+      }
+      for (const key of unrelated) assert.isTrue(yield* Effect.promise(() => existsOnOwner(cluster, key)), key)
+      const listed = JSON.parse((yield* Effect.promise(() => new Browser(url).get("/sessions/user0"))).body)
+      assert.deepStrictEqual(listed, [])
+    }).pipe(Effect.scoped))
 
   it.effect("no CROSSSLOT error anywhere: not on any node, not in the logs", () =>
     withApp(({ cluster, logs }) => assertNoCrossSlot(cluster, logs)))

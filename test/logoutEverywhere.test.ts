@@ -1,13 +1,19 @@
 import type { HttpClient } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { indexKey } from "../src/internal/keys.js"
+import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
+import * as RedisSessionStore from "../src/RedisSessionStore.js"
 import * as SessionId from "../src/SessionId.js"
+import * as SessionIndex from "../src/SessionIndex.js"
 import { type RedisServer, TestRedis, withAdmin as admin } from "./utils/RedisServer.js"
 import { memorySessions, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
@@ -274,5 +280,37 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
       yield* Effect.promise(() => recorder.settle())
       assert.deepStrictEqual(recorder.commands().map((c) => c.name), ["EVALSHA", "EVALSHA"])
       yield* Effect.promise(() => recorder.close())
+    }))
+
+  // last: it ends every session of the "open:" store
+  it.effect("revokeEveryone ends every session and index in batches while sign-ins go on; other keys stay", () =>
+    Effect.gen(function*() {
+      const { open, redis } = yield* Apps
+      const browsers = yield* Effect.forEach(
+        Array.from({ length: 30 }, (_, i) => `u${i % 3}`),
+        (user) => signIn(open, user)
+      )
+      const unrelated = ["open:notasession", `open:${"A".repeat(64)}`, `other:${"a".repeat(64)}`]
+      yield* admin(redis, async (r) => {
+        for (const key of unrelated) await r.hset(key, "c", "1")
+        await r.set(`open:${"b".repeat(64)}`, "a string, not a session")
+      })
+      const store = RedisSessionStore.layer({ prefix: "open:" }).pipe(
+        Layer.provide(RedisClient.layer({ url: Redacted.make(redis.url) }))
+      )
+      const revokeEveryone = Effect.flatMap(SessionIndex.make, (index) => Stream.runCollect(index.revokeEveryone(10)))
+        .pipe(Effect.map(Chunk.toReadonlyArray), Effect.provide(store))
+      const traffic = yield* Effect.fork(Effect.forever(signIn(open, "newcomer")))
+      const during = yield* revokeEveryone
+      yield* Fiber.interrupt(traffic)
+      assert.isAtLeast(during.length, 2, "more than one batch")
+      assert.isAtLeast(during.at(-1)!.sessions, browsers.length)
+      for (const browser of browsers) assert.strictEqual(yield* whoami(browser), "anonymous")
+      yield* revokeEveryone
+      const after = yield* revokeEveryone
+      assert.deepStrictEqual([after.at(-1)!.sessions, after.at(-1)!.indexes], [0, 0], "a rerun finds nothing left")
+      for (const key of [...unrelated, `open:${"b".repeat(64)}`]) {
+        assert.strictEqual(yield* admin(redis, (r) => r.exists(key)), 1, key)
+      }
     }))
 })

@@ -1,8 +1,10 @@
 import { assert, layer as vitestLayer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import { type Changes, type Limits, type NewSession, SessionStore } from "../../src/SessionStore.js"
 
@@ -137,6 +139,31 @@ export const storeContract = (
         assert.deepStrictEqual([changed.authenticated, changed.persistent], [2_500, false])
         yield* store.commit(id, changes({ persistent: true }), MAX)
         assert.isTrue(Option.getOrThrow(yield* store.load(id)).persistent)
+      }))
+
+    test("removeAll deletes every session and principal index in batches, with running totals; a rerun finds none", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `everyone-${id}`
+        const ids = Array.from({ length: 5 }, (_, i) => `${id}-all-${i}`)
+        for (const [i, each] of ids.entries()) {
+          yield* store.create(each, fresh({ a: "1" }, { principal: i < 3 ? principal : undefined }), MAX)
+        }
+        const progress = yield* Stream.runCollect(store.removeAll(2)).pipe(Effect.map(Chunk.toReadonlyArray))
+        assert.isAbove(progress.length, 0)
+        for (let i = 1; i < progress.length; i++) {
+          assert.isAtLeast(progress[i]!.sessions, progress[i - 1]!.sessions, "totals only grow")
+          assert.isAtLeast(progress[i]!.scanned, progress[i - 1]!.scanned)
+        }
+        const totals = progress.at(-1)!
+        assert.isAtLeast(totals.sessions, 5)
+        assert.isAtLeast(totals.indexes, 1)
+        assert.isAtLeast(totals.scanned, totals.sessions + totals.indexes)
+        for (const each of ids) assert.isTrue(Option.isNone(yield* store.load(each)))
+        assert.deepStrictEqual(yield* store.list(principal), [])
+        const again = yield* Stream.runCollect(store.removeAll(100)).pipe(Effect.map(Chunk.toReadonlyArray))
+        assert.deepStrictEqual([again.at(-1)?.sessions ?? 0, again.at(-1)?.indexes ?? 0], [0, 0])
+        assert.isTrue(yield* store.create(id, fresh({ b: "2" }), MAX), "the store works on afterwards")
       }))
 
     test("strict mode: a key changed since it was read is a conflict and nothing is applied", (id) =>
