@@ -1,6 +1,7 @@
 /**
- * A small Effect HTTP server using effect-redis-sessions: login (with regenerate), logout, flash
- * messages, a CSRF-protected form and a counter, on plain HTML pages.
+ * A small Effect HTTP server using effect-redis-sessions: login (with regenerate, bind and remember-me),
+ * logout, flash messages, a CSRF-protected form, a counter, "your devices" (list, sign out one, sign out
+ * the others) and a sensitive action behind a fresh login, on plain HTML pages.
  *
  *   npm start                                  # in-memory store, http://localhost:3000
  *   REDIS_URL=redis://127.0.0.1:6379 npm start # Redis
@@ -11,7 +12,15 @@ import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Config, Effect, Layer, Option, Schema } from "effect"
 import { createServer } from "node:http"
-import { HttpSession, RedisSession, Session, SessionConfig, SessionKey, SessionStore } from "../src/index.js"
+import {
+  HttpSession,
+  RedisSession,
+  Session,
+  SessionConfig,
+  SessionIndex,
+  SessionKey,
+  SessionStore
+} from "../src/index.js"
 
 const User = SessionKey.make("user", Schema.String)
 const Visits = SessionKey.make("visits", Schema.Int)
@@ -25,7 +34,11 @@ const page = (body: string) =>
     const flashes = messages.map((m) => `<p class="flash">${escape(String(m))}</p>`).join("")
     const who = Option.match(user, {
       onNone: () => `<a href="/login">Log in</a>`,
-      onSome: (name) => `Logged in as <b>${escape(name)}</b> · <a href="/logout">Log out</a>`
+      onSome: (name) =>
+        `Logged in as <b>${
+          escape(name)
+        }</b> · <a href="/devices">Your devices</a> · <a href="/profile">Profile</a> · ` +
+        `<a href="/logout">Log out</a>`
     })
     return HttpServerResponse.text(
       `<!doctype html><meta charset="utf-8"><title>effect-redis-sessions</title><nav><a href="/">Home</a> · <a href="/counter">Counter</a> · <a href="/note">Note</a> · ${who}</nav>${flashes}${body}`,
@@ -33,13 +46,15 @@ const page = (body: string) =>
     )
   })
 
-const form = (action: string, fields: string, token: string) =>
-  `<form method="post" action="${action}">${fields}<input type="hidden" name="csrf" value="${token}"><button>Send</button></form>`
+const form = (action: string, fields: string, token: string, button = "Send") =>
+  `<form method="post" action="${action}">${fields}<input type="hidden" name="csrf" value="${token}"><button>${button}</button></form>`
 
 const FormBody = Schema.Struct({
   csrf: Schema.String,
   name: Schema.optional(Schema.String),
-  note: Schema.optional(Schema.String)
+  note: Schema.optional(Schema.String),
+  remember: Schema.optional(Schema.String),
+  handle: Schema.optional(Schema.String)
 })
 
 /** Reads a form post and checks its CSRF token; a bad token answers 403. */
@@ -52,6 +67,33 @@ const postedForm = Effect.gen(function*() {
 })
 
 const redirect = (location: string) => HttpServerResponse.empty({ status: 303, headers: { location } })
+
+/** The signed-in user, or a redirect to the login page. */
+const signedIn = Effect.flatMap(
+  Session.get(User),
+  Option.match({ onNone: () => Effect.fail(redirect("/login")), onSome: Effect.succeed })
+)
+
+const devicesPage = Effect.gen(function*() {
+  const user = yield* signedIn
+  const token = yield* Session.getCsrfToken
+  const index = yield* SessionIndex.SessionIndex
+  const rows = (yield* index.list(user)).map((device) =>
+    `<tr class="device"><td>${escape(Option.getOrElse(device.userAgent, () => "unknown browser"))}</td>` +
+    `<td>${escape(Option.getOrElse(device.network, () => "unknown network"))}</td>` +
+    `<td>${new Date(device.lastSeen).toISOString()}</td>` +
+    `<td>${
+      device.current
+        ? "this device"
+        : form("/devices/revoke", `<input type="hidden" name="handle" value="${device.handle}">`, token, "Sign out")
+    }</td></tr>`
+  )
+  return yield* page(
+    `<h1>Your devices</h1><table><tr><th>Browser</th><th>Network</th><th>Last seen</th><th></th></tr>${
+      rows.join("")
+    }</table>${form("/devices/revoke-others", "", token, "Sign out other devices")}`
+  )
+})
 
 const Routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("GET", "/", page("<h1>Welcome</h1><p>Sessions are stored only once something is written.</p>")),
@@ -69,16 +111,31 @@ const Routes = HttpLayerRouter.addAll([
     "/login",
     Effect.flatMap(
       Session.getCsrfToken,
-      (token) => page(`<h1>Log in</h1>${form("/login", `<input name="name" placeholder="Your name" required>`, token)}`)
+      (token) =>
+        page(
+          `<h1>Log in</h1>${
+            form(
+              "/login",
+              `<input name="name" placeholder="Your name" required> ` +
+                `<label><input type="checkbox" name="remember" value="yes"> Remember me for 30 days</label>`,
+              token,
+              "Log in"
+            )
+          }`
+        )
     )
   ),
   HttpLayerRouter.route(
     "POST",
     "/login",
     Effect.gen(function*() {
-      const { name } = yield* postedForm
+      const { name, remember } = yield* postedForm
+      const user = (name ?? "").trim() || "anonymous"
       yield* Session.regenerate
-      yield* Session.set(User, (name ?? "").trim() || "anonymous")
+      yield* Session.bind(user)
+      if (remember === "yes") yield* Session.rememberMe("30 days")
+      yield* Session.newCsrfToken
+      yield* Session.set(User, user)
       yield* Session.flash("Welcome!")
       return redirect("/")
     })
@@ -90,6 +147,83 @@ const Routes = HttpLayerRouter.addAll([
       yield* Session.invalidate
       yield* Session.flash("You are logged out.")
       return redirect("/")
+    })
+  ),
+  HttpLayerRouter.route("GET", "/devices", devicesPage),
+  HttpLayerRouter.route(
+    "POST",
+    "/devices/revoke",
+    Effect.gen(function*() {
+      const { handle } = yield* postedForm
+      const index = yield* SessionIndex.SessionIndex
+      const ended = yield* index.revoke(yield* signedIn, handle ?? "")
+      yield* Session.flash(ended ? "That device is signed out." : "No such device.")
+      return redirect("/devices")
+    })
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/devices/revoke-others",
+    Effect.gen(function*() {
+      yield* postedForm
+      const index = yield* SessionIndex.SessionIndex
+      const ended = yield* index.revokeOthers(yield* signedIn)
+      yield* Session.flash(`${ended} other device(s) signed out.`)
+      return redirect("/devices")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/profile",
+    Effect.gen(function*() {
+      const user = yield* signedIn
+      const token = yield* Session.getCsrfToken
+      return yield* page(
+        `<h1>Profile</h1><p>Changing your name is a sensitive action: it needs a login from the last 5 minutes.</p>${
+          form("/profile", `<input name="name" value="${escape(user)}" required>`, token, "Change name")
+        }`
+      )
+    })
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/profile",
+    Effect.gen(function*() {
+      const { name } = yield* postedForm
+      yield* signedIn
+      yield* Session.requireFresh("5 minutes")
+      yield* Session.set(User, (name ?? "").trim() || "anonymous")
+      yield* Session.flash("Name changed.")
+      return redirect("/profile")
+    }).pipe(Effect.catchTag("SessionNotFresh", () => Effect.succeed(redirect("/confirm"))))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/confirm",
+    Effect.gen(function*() {
+      yield* signedIn
+      const token = yield* Session.getCsrfToken
+      return yield* page(
+        `<h1>Confirm it is you</h1><p>Your login is older than 5 minutes. Enter your name again.</p>${
+          form("/confirm", `<input name="name" required>`, token, "Confirm")
+        }`
+      )
+    })
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/confirm",
+    Effect.gen(function*() {
+      const { name } = yield* postedForm
+      const user = yield* signedIn
+      // a real application checks a password or a second factor here
+      if ((name ?? "").trim() !== user) {
+        yield* Session.flash("That is not your name.")
+        return redirect("/confirm")
+      }
+      yield* Session.reauthenticated
+      yield* Session.flash("Confirmed: you can change your name for 5 minutes.")
+      return redirect("/profile")
     })
   ),
   HttpLayerRouter.route(
@@ -124,10 +258,12 @@ const SessionLive = Layer.unwrapEffect(
     )
     if (Option.isNone(redisUrl)) {
       yield* Effect.log("Sessions: in-memory store (set REDIS_URL to use Redis)")
-      return HttpSession.layerRouter.pipe(Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret })]))
+      return HttpSession.layerRouter.pipe(
+        Layer.provide([SessionStore.layerMemory, SessionConfig.layer({ secret, recordClient: true })])
+      )
     }
     yield* Effect.log("Sessions: Redis store")
-    return RedisSession.layer({ secret, url: redisUrl.value })
+    return RedisSession.layer({ secret, url: redisUrl.value, recordClient: true })
   })
 )
 
