@@ -38,6 +38,7 @@ import {
   type CommitResult,
   type Limits,
   type NewSession,
+  type ReindexProgress,
   type RemovalProgress,
   SessionStore,
   type StoredSession
@@ -568,45 +569,82 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const indexName = /^principal:\{[0-9a-f]{64}\}$/
   const pattern = prefix.replace(/[*?[\]\\]/g, "\\$&") + "*"
 
-  /** One SCAN step on `node` and the deletion of the session and index keys it found. */
-  const removeBatch = (node: Redis, cursor: string, batchSize: number, totals: RemovalProgress) =>
-    Effect.gen(function*() {
-      const [next, keys] = yield* redis.run(
-        "scan",
-        () => node.scan(cursor, "MATCH", pattern, "COUNT", batchSize, "TYPE", "hash")
-      )
-      const sessions = keys.filter((key) => sessionName.test(key.slice(prefix.length)))
-      const indexes = keys.filter((key) => indexName.test(key.slice(prefix.length)))
-      const doomed = [...sessions, ...indexes]
-      if (doomed.length > 0) {
-        // on a Cluster the keys of one node lie in many slots: one UNLINK each
-        yield* cluster
-          ? Effect.forEach(doomed, (key) => redis.run("unlink", (c) => c.unlink(key)), { concurrency: 16 })
-          : redis.run("unlink", (c) => c.unlink(...doomed))
-      }
-      const progress: RemovalProgress = {
-        scanned: totals.scanned + keys.length,
-        sessions: totals.sessions + sessions.length,
-        indexes: totals.indexes + indexes.length
-      }
-      return [next, progress] as const
-    })
+  /** The keys of one SCAN batch that are sessions and principal indexes. */
+  interface Batch {
+    readonly scanned: number
+    readonly sessions: ReadonlyArray<string>
+    readonly indexes: ReadonlyArray<string>
+  }
 
-  const removeAll = (batchSize: number): Stream.Stream<RemovalProgress, RedisError> =>
+  /**
+   * Walks every session and index key (`SCAN` on every master), a batch at a time, running `step` on each
+   * batch and emitting the totals `step` keeps.
+   */
+  const walk = <P>(
+    batchSize: number,
+    initial: P,
+    step: (batch: Batch, totals: P) => Effect.Effect<P, RedisError>
+  ): Stream.Stream<P, RedisError> =>
     Stream.unwrap(Effect.sync(() => {
       const nodes: ReadonlyArray<Redis> = redis.client instanceof Cluster
         ? redis.client.nodes("master")
         : [redis.client]
-      const start = { node: 0, cursor: "0", totals: { scanned: 0, sessions: 0, indexes: 0 } }
-      return Stream.unfoldEffect(start, (state) => {
+      return Stream.unfoldEffect({ node: 0, cursor: "0", totals: initial }, (state) => {
         const node = nodes[state.node]
         if (node === undefined) return Effect.succeedNone
-        return Effect.map(removeBatch(node, state.cursor, batchSize, state.totals), ([next, totals]) => {
+        return Effect.gen(function*() {
+          const [next, keys] = yield* redis.run(
+            "scan",
+            () => node.scan(state.cursor, "MATCH", pattern, "COUNT", batchSize, "TYPE", "hash")
+          )
+          const batch: Batch = {
+            scanned: keys.length,
+            sessions: keys.filter((key) => sessionName.test(key.slice(prefix.length))),
+            indexes: keys.filter((key) => indexName.test(key.slice(prefix.length)))
+          }
+          const totals = yield* step(batch, state.totals)
           const done = next === "0"
           return Option.some([totals, { node: done ? state.node + 1 : state.node, cursor: next, totals }] as const)
         })
       })
     }))
+
+  const removeAll = (batchSize: number) =>
+    walk<RemovalProgress>(batchSize, { scanned: 0, sessions: 0, indexes: 0 }, (batch, totals) => {
+      const doomed = [...batch.sessions, ...batch.indexes]
+      const progress: RemovalProgress = {
+        scanned: totals.scanned + batch.scanned,
+        sessions: totals.sessions + batch.sessions.length,
+        indexes: totals.indexes + batch.indexes.length
+      }
+      if (doomed.length === 0) return Effect.succeed(progress)
+      // on a Cluster the keys of one node lie in many slots: one UNLINK each
+      const unlinked = cluster
+        ? Effect.forEach(doomed, (key) => redis.run("unlink", (c) => c.unlink(key)), { concurrency: 16, discard: true })
+        : redis.run("unlink", (c) => c.unlink(...doomed))
+      return Effect.as(unlinked, progress)
+    })
+
+  const reindex = (batchSize: number) =>
+    walk<ReindexProgress>(
+      batchSize,
+      { scanned: 0, sessions: 0, bound: 0 },
+      (batch, totals) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.map(
+            Effect.forEach(batch.sessions, (key) =>
+              Effect.flatMap(loadKey(key), (loaded) => {
+                if (Option.isNone(loaded) || loaded.value.principal === undefined) return Effect.succeed(0)
+                const { created, principal, ttl } = loaded.value
+                return Effect.as(index(principal, key.slice(prefix.length), created, now + 2 * ttl, now), 1)
+              }), { concurrency: 16 }),
+            (bound) => ({
+              scanned: totals.scanned + batch.scanned,
+              sessions: totals.sessions + batch.sessions.length,
+              bound: totals.bound + bound.reduce((a, b) => a + b, 0)
+            })
+          ))
+    )
 
   return SessionStore.of({
     load: (id) => Effect.mapError(loadKey(keyOf(id)), storeError),
@@ -618,7 +656,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     touch: (id, ttl) => Effect.mapError(touch(id, ttl), storeError),
     list: (principal, current) => Effect.mapError(list(principal, current), storeError),
     revoke: (principal, handles) => Effect.mapError(revoke(principal, handles), storeError),
-    removeAll: (batchSize) => Stream.mapError(removeAll(batchSize), storeError)
+    removeAll: (batchSize) => Stream.mapError(removeAll(batchSize), storeError),
+    reindex: (batchSize) => Stream.mapError(reindex(batchSize), storeError)
   })
 })
 

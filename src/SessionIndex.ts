@@ -21,7 +21,7 @@ import { countEvent } from "./internal/counting.js"
 import { current, withCurrent } from "./internal/currentSession.js"
 import type { SessionStoreError } from "./SessionError.js"
 import { type SessionEventInput, SessionEvents, type SessionEventsService } from "./SessionEvents.js"
-import { type IndexedSession, type RemovalProgress, SessionStore } from "./SessionStore.js"
+import { type IndexedSession, type ReindexProgress, type RemovalProgress, SessionStore } from "./SessionStore.js"
 
 /**
  * A live session of a principal, as a "your devices" page shows it.
@@ -95,6 +95,13 @@ export interface SessionIndexService {
    * created meanwhile may survive one run. Publishes no lifecycle events.
    */
   readonly revokeEveryone: (batchSize?: number) => Stream.Stream<RemovalProgress, SessionStoreError>
+  /**
+   * Rebuilds every principal's index from the sessions themselves (on Redis, `SCAN` on every master), for an
+   * operator after an index was lost (evicted under memory pressure, deleted by hand): until then `list`,
+   * `revokeAll` and `revokeOthers` do not see the sessions it held. Emits running totals; idempotent, and
+   * safe while traffic continues.
+   */
+  readonly rebuildIndexes: (batchSize?: number) => Stream.Stream<ReindexProgress, SessionStoreError>
 }
 
 /** A session's public handle: a one-way function of the store's handle, never the handle itself. */
@@ -108,6 +115,16 @@ const listed = (session: IndexedSession): ListedSession => ({
   network: Option.fromNullable(session.client?.network),
   current: session.current
 })
+
+/** A walk over the whole store, with a batch size checked first. */
+const walking = <A>(
+  what: string,
+  batchSize: number,
+  walk: (batchSize: number) => Stream.Stream<A, SessionStoreError>
+) =>
+  Number.isInteger(batchSize) && batchSize > 0
+    ? walk(batchSize)
+    : Stream.dieMessage(`SessionIndex.${what} needs a positive whole batch size, got ${batchSize}`)
 
 /** The id of the stored session of the request being served, if any. */
 const currentId = Effect.map(current, (session) => session?.storedId())
@@ -137,10 +154,8 @@ const over = (store: SessionStore["Type"], events: SessionEventsService | undefi
         (session) => Effect.flatMap(store.list(principal, session.storedId()), (all) => revoke(principal, others(all)))
       ),
     revokeAll: (principal) => Effect.flatMap(store.list(principal), (sessions) => revoke(principal, sessions)),
-    revokeEveryone: (batchSize = 1000) =>
-      Number.isInteger(batchSize) && batchSize > 0
-        ? store.removeAll(batchSize)
-        : Stream.dieMessage(`SessionIndex.revokeEveryone needs a positive whole batch size, got ${batchSize}`)
+    revokeEveryone: (batchSize = 1000) => walking("revokeEveryone", batchSize, store.removeAll),
+    rebuildIndexes: (batchSize = 1000) => walking("rebuildIndexes", batchSize, store.reindex)
   }
 }
 
@@ -170,7 +185,8 @@ export class SessionIndex extends Context.Reference<SessionIndex>()("effect-redi
     revoke: (principal, handle) => withStore((index) => index.revoke(principal, handle)),
     revokeOthers: (principal) => withStore((index) => index.revokeOthers(principal)),
     revokeAll: (principal) => withStore((index) => index.revokeAll(principal)),
-    revokeEveryone: (batchSize) => Stream.unwrap(withStore((index) => Effect.succeed(index.revokeEveryone(batchSize))))
+    revokeEveryone: (batchSize) => Stream.unwrap(withStore((index) => Effect.succeed(index.revokeEveryone(batchSize)))),
+    rebuildIndexes: (batchSize) => Stream.unwrap(withStore((index) => Effect.succeed(index.rebuildIndexes(batchSize))))
   })
 }) {}
 

@@ -226,6 +226,27 @@ export interface RemovalProgress {
 }
 
 /**
+ * How far `reindex` has got: keys looked at, sessions found, and bound sessions put back in their principal's
+ * index, all since it started.
+ *
+ * @example
+ * ```ts
+ * import type { SessionStore } from "effect-redis-sessions"
+ *
+ * const report = (progress: SessionStore.ReindexProgress) =>
+ *   `${progress.bound} of ${progress.sessions} sessions are bound and indexed`
+ * ```
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ReindexProgress {
+  readonly scanned: number
+  readonly sessions: number
+  readonly bound: number
+}
+
+/**
  * What a commit found: `Committed`, or `Gone` when the session no longer exists (it expired or was
  * deleted meanwhile); a gone session is never recreated.
  *
@@ -300,6 +321,11 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
    * created meanwhile may survive, and running it again deletes them.
    */
   readonly removeAll: (batchSize: number) => Stream.Stream<RemovalProgress, SessionStoreError>
+  /**
+   * Puts every live bound session back in its principal's index (after an index was lost, for example evicted),
+   * about `batchSize` keys at a time, emitting the running totals after each batch. Idempotent.
+   */
+  readonly reindex: (batchSize: number) => Stream.Stream<ReindexProgress, SessionStoreError>
 }>() {}
 
 interface Entry {
@@ -472,6 +498,18 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
         const members = new Set(list(principal, now).map((s) => s.handle))
         return handles.filter((handle) => members.has(handle) && retire(handle, now)).length
       }),
+    reindex: () =>
+      Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (now) => {
+        let bound = 0
+        for (const [handle, entry] of entries) {
+          if (entry.expiresAt <= now || entry.principal === undefined) continue
+          const index = indexes.get(entry.principal) ?? new Map<string, number>()
+          index.set(handle, entry.created)
+          indexes.set(entry.principal, index)
+          bound++
+        }
+        return { scanned: entries.size + indexes.size, sessions: entries.size, bound }
+      })),
     removeAll: () =>
       Stream.fromEffect(Effect.sync(() => {
         const progress = { scanned: entries.size + indexes.size, sessions: entries.size, indexes: indexes.size }

@@ -16,7 +16,7 @@ import * as Stream from "effect/Stream"
 import { Cluster } from "ioredis"
 import { setTimeout as delay } from "node:timers/promises"
 import { afterAll } from "vitest"
-import { sessionKey } from "../src/internal/keys.js"
+import { indexKey, sessionKey } from "../src/internal/keys.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisSession from "../src/RedisSession.js"
 import * as RedisSessionStore from "../src/RedisSessionStore.js"
@@ -270,7 +270,7 @@ layer(AppLive, { excludeTestServices: true, timeout: "120 seconds" })("HTTP on R
       for (const browser of browsers) assert.strictEqual((await browser.get("/whoami")).body, "anonymous")
     }))
 
-  it.effect("revokeEveryone walks every master: all sessions and indexes end, other keys stay", () =>
+  it.effect("rebuildIndexes and revokeEveryone walk every master: a lost index comes back; then all sessions end", () =>
     Effect.gen(function*() {
       const { cluster, url } = yield* App
       const owners = yield* Effect.promise(() => slotOwners(cluster))
@@ -281,6 +281,19 @@ layer(AppLive, { excludeTestServices: true, timeout: "120 seconds" })("HTTP on R
         yield* Effect.promise(() => browser.get(`/sign-in/user${browsers.length % 3}`))
         browsers.push(browser)
       }
+      const lost = indexKey("", "user0")
+      yield* Effect.promise(() => nodeByPort(cluster, owners[slotOf(lost)]!).admin().del(lost))
+      const listedUser0 = () =>
+        Effect.promise(async () => JSON.parse((await new Browser(url).get("/sessions/user0")).body) as Array<unknown>)
+      assert.strictEqual((yield* listedUser0()).length, 0)
+      const rebuilt = yield* Effect.flatMap(SessionIndex.make, (index) => Stream.runCollect(index.rebuildIndexes(5)))
+        .pipe(
+          Effect.map(Chunk.toReadonlyArray),
+          Effect.provide(RedisSessionStore.layer()),
+          Effect.provide(RedisClient.layer({ clusterNodes: seedsOf(cluster) }))
+        )
+      assert.isAtLeast(rebuilt.at(-1)!.bound, browsers.length)
+      assert.strictEqual((yield* listedUser0()).length, browsers.filter((_, i) => i % 3 === 0).length)
       const unrelated = ["unrelated:{a}", "A".repeat(64), "principal:other"]
       for (const key of unrelated) {
         yield* Effect.promise(() => nodeByPort(cluster, owners[slotOf(key)]!).admin().hset(key, "f", "1"))

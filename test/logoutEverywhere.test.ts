@@ -282,6 +282,29 @@ layer(AppsLive, { excludeTestServices: true, timeout: "60 seconds" })("logout ev
       yield* Effect.promise(() => recorder.close())
     }))
 
+  it.effect("an index lost to eviction hides its sessions from revokeAll until rebuildIndexes puts them back", () =>
+    Effect.gen(function*() {
+      const { open, redis } = yield* Apps
+      const browsers = [yield* signIn(open, "rita"), yield* signIn(open, "rita"), yield* signIn(open, "rita")]
+      yield* admin(redis, (r) => r.del(indexKey("open:", "rita")))
+      assert.deepStrictEqual(yield* sessionsOf(open, "rita"), [])
+      assert.strictEqual(yield* body(open, "/revoke-all/rita"), "0")
+      assert.deepStrictEqual(yield* Effect.forEach(browsers, whoami), ["rita", "rita", "rita"], "the leak")
+      const store = RedisSessionStore.layer({ prefix: "open:" }).pipe(
+        Layer.provide(RedisClient.layer({ url: Redacted.make(redis.url) }))
+      )
+      const rebuilt = yield* Effect.flatMap(SessionIndex.make, (index) => Stream.runCollect(index.rebuildIndexes(20)))
+        .pipe(
+          Effect.map(Chunk.toReadonlyArray),
+          Effect.provide(store)
+        )
+      assert.isAtLeast(rebuilt.at(-1)!.bound, 3)
+      assert.strictEqual((yield* sessionsOf(open, "rita")).length, 3)
+      assert.isAbove(yield* admin(redis, (r) => r.pttl(indexKey("open:", "rita"))), 0, "the rebuilt index has a TTL")
+      assert.strictEqual(yield* body(open, "/revoke-all/rita"), "3")
+      assert.deepStrictEqual(yield* Effect.forEach(browsers, whoami), ["anonymous", "anonymous", "anonymous"])
+    }))
+
   // last: it ends every session of the "open:" store
   it.effect("revokeEveryone ends every session and index in batches while sign-ins go on; other keys stay", () =>
     Effect.gen(function*() {

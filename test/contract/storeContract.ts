@@ -166,6 +166,22 @@ export const storeContract = (
         assert.isTrue(yield* store.create(id, fresh({ b: "2" }), MAX), "the store works on afterwards")
       }))
 
+    test("reindex puts every live bound session in its principal's index, and is idempotent", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `reindexed-${id}`
+        for (let i = 0; i < 4; i++) {
+          yield* store.create(`${id}-re-${i}`, fresh({}, { principal: i < 3 ? principal : undefined }), MAX)
+        }
+        const first = (yield* Stream.runCollect(store.reindex(2))).pipe(Chunk.toReadonlyArray).at(-1)!
+        assert.isAtLeast(first.bound, 3)
+        assert.isAtLeast(first.sessions, 4)
+        yield* Stream.runDrain(store.reindex(2))
+        const listed = yield* store.list(principal)
+        assert.strictEqual(listed.length, 3)
+        assert.strictEqual(new Set(listed.map((s) => s.handle)).size, 3)
+      }))
+
     test("strict mode: a key changed since it was read is a conflict and nothing is applied", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
