@@ -2,7 +2,7 @@
  * What happens to sessions, as events an application can subscribe to: for audit logs, "new sign-in" e-mails
  * or security alerts. Delivery is in-process, from the request that caused the event: it never waits for a
  * subscriber and never fails a request. A subscriber that falls `capacity` events behind misses the next ones,
- * counted by the `sessions_events_dropped` metric, instead of making memory grow. Without the layer nothing is
+ * counted by the `sessions_events_dropped` metric (`SessionMetrics.eventsDropped`), instead of making memory grow. Without the layer nothing is
  * published and nothing is allocated.
  *
  * Events do not come from Redis keyspace notifications, which Redis delivers at most once, to connected clients
@@ -15,11 +15,11 @@ import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import type * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import { eventsDropped } from "./SessionMetrics.js"
 
 /**
  * One session event. Events name the principal a session is bound to (`Session.bind`) where it is known, never
@@ -97,25 +97,6 @@ export type SessionEventInput = SessionEvent extends infer E ? E extends Session
   : never
 
 /**
- * Events that did not reach a subscriber because it was `capacity` events behind.
- *
- * @example
- * ```ts
- * import { SessionEvents } from "effect-redis-sessions"
- * import { Effect, Metric } from "effect"
- *
- * const dropped = Effect.map(Metric.value(SessionEvents.dropped), (state) => state.count)
- * ```
- *
- * @since 0.3.0
- * @category metrics
- */
-export const dropped = Metric.counter("sessions_events_dropped", {
-  description: "Session events a slow subscriber missed",
-  incremental: true
-})
-
-/**
  * The event bus. Without {@link layer} it is inactive: nothing is published.
  *
  * @example
@@ -147,14 +128,16 @@ export interface SessionEventsService {
   readonly active: boolean
   /** Publishes an event stamped with the current time; never waits, never fails. */
   readonly publish: (event: SessionEventInput) => Effect.Effect<void>
-  /** A queue of the events published from now on, for as long as the scope lives. */
+  /** A queue of the events published from now on, for as long as the scope lives (a defect without {@link layer}). */
   readonly subscribe: Effect.Effect<Queue.Dequeue<SessionEvent>, never, Scope.Scope>
 }
 
 const inactive: SessionEventsService = {
   active: false,
   publish: () => Effect.void,
-  subscribe: Effect.never
+  subscribe: Effect.dieMessage(
+    "SessionEvents.subscribe without SessionEvents.layer(): no event is ever published; provide the layer"
+  )
 }
 
 /**
@@ -184,7 +167,7 @@ export const make = (
             ...event,
             at: DateTime.unsafeMake(clock.unsafeCurrentTimeMillis())
           }) as SessionEvent
-          if (!pubsub.unsafeOffer(stamped)) dropped.unsafeUpdate(1, [])
+          if (!pubsub.unsafeOffer(stamped)) eventsDropped.unsafeUpdate(1, [])
           return Effect.void
         }),
       subscribe: PubSub.subscribe(pubsub)

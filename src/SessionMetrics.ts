@@ -152,3 +152,22 @@ export const redisLatency = Metric.histogram(
   MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 14 }),
   "Redis round trip of one store call, milliseconds"
 )
+
+/**
+ * Lifecycle events that did not reach a `SessionEvents` subscriber because it was `capacity` events behind.
+ *
+ * @example
+ * ```ts
+ * import { SessionMetrics } from "effect-redis-sessions"
+ * import { Effect, Metric } from "effect"
+ *
+ * const dropped = Effect.map(Metric.value(SessionMetrics.eventsDropped), (state) => state.count)
+ * ```
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const eventsDropped = Metric.counter("sessions_events_dropped", {
+  description: "Session events a slow subscriber missed",
+  incremental: true
+})

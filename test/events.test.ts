@@ -1,13 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 import * as SessionEvents from "../src/SessionEvents.js"
+import * as SessionMetrics from "../src/SessionMetrics.js"
 import { memorySessions, racingIncrements, serveClient } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
@@ -31,6 +34,15 @@ const drained = (subscription: Queue.Dequeue<SessionEvents.SessionEvent>) =>
 const withoutTime = (events: ReadonlyArray<SessionEvents.SessionEvent>) => events.map(({ at: _, ...event }) => event)
 
 describe("SessionEvents", () => {
+  it.scoped("without the layer, subscribing is a defect that names the layer", () =>
+    Effect.gen(function*() {
+      const events = yield* SessionEvents.SessionEvents
+      assert.isFalse(events.active)
+      const exit = yield* Effect.exit(events.subscribe)
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+      if (Exit.isFailure(exit)) assert.include(String(Cause.squash(exit.cause)), "SessionEvents.layer()")
+    }))
+
   it.scoped("a visit, a sign-in, a sign-out: created, regenerated and bound, invalidated, in order", () =>
     Effect.gen(function*() {
       const { browser, subscription } = yield* eventfulApp()
@@ -109,13 +121,13 @@ describe("SessionEvents", () => {
   it.scoped("a subscriber that does not keep up misses events, counted; requests neither wait nor fail", () =>
     Effect.gen(function*() {
       const { browser, subscription } = yield* eventfulApp({ capacity: 2 })
-      const droppedBefore = (yield* Metric.value(SessionEvents.dropped)).count
+      const droppedBefore = (yield* Metric.value(SessionMetrics.eventsDropped)).count
       for (let i = 0; i < 5; i++) {
         const visitor = new TestBrowser(browser.client)
         assert.strictEqual((yield* visitor.get("/incr")).body, "1")
       }
       assert.lengthOf(yield* drained(subscription), 2)
-      assert.strictEqual((yield* Metric.value(SessionEvents.dropped)).count - droppedBefore, 3)
+      assert.strictEqual((yield* Metric.value(SessionMetrics.eventsDropped)).count - droppedBefore, 3)
     }))
 
   it.scoped("without the layer nothing is published, and the requests behave the same", () =>
