@@ -156,6 +156,9 @@ const servicesOf = (context: Context.Context<SessionConfig | SessionStore>): Ser
     timeout: Duration.toSeconds(options.timeout),
     absoluteTimeout: options.absoluteTimeout === undefined ? undefined : Duration.toMillis(options.absoluteTimeout),
     limits: { maxSize: options.maxSize, maxSessionsPerPrincipal: options.maxSessionsPerPrincipal },
+    renewal: options.renewalInterval === undefined
+      ? undefined
+      : { interval: Duration.toMillis(options.renewalInterval), grace: Duration.toMillis(options.renewalGrace) },
     store,
     codec,
     generate,

@@ -7,7 +7,8 @@
  * `.k` (encoded value); meta fields are `c` (created, epoch ms), `t` (idle timeout, s), `a` (absolute
  * deadline, epoch ms, optional), `p` (principal, optional), `x` (until when the principal's index is kept
  * alive for it, epoch ms), `u` (last authentication, epoch ms, optional), `m` (`1` for a remember-me session),
- * `g` and `n` (the user agent and network of the client that created it, with `record_client`),
+ * `g` and `n` (the user agent and network of the client that created it, with `record_client`), `r` (when its
+ * id was issued, epoch ms),
  * `l` (last time the TTL was extended, epoch ms) and `s` (size in bytes of all keys and values, kept up to
  * date by every write so the `max_size` check costs O(changed keys)).
  *
@@ -40,11 +41,16 @@ import {
   type NewSession,
   type ReindexProgress,
   type RemovalProgress,
+  type RenewResult,
   SessionStore,
   type StoredSession
 } from "./SessionStore.js"
 
 const FIELD = "."
+
+/** Keys of the store, after the prefix: a session's digest, or a principal's index. */
+const sessionName = /^[0-9a-f]{64}$/
+const indexName = /^principal:\{[0-9a-f]{64}\}$/
 
 /**
  * Lua shared by COMMIT and TOUCH, run after the TTL of `key` was set to `ttl` at `now`: when the session is
@@ -66,19 +72,19 @@ end
 /**
  * Lua shared by CREATE and REPLACE. ARGV: ttl ms, created, timeout, absolute deadline or '', size,
  * principal or '', now, index expiry or '', last authentication or '', remember-me ('1' or ''), user agent
- * or '', network or '', then field/value pairs. 1 if created, 0 if the key exists.
+ * or '', network or '', then field/value pairs from ARGV[from]. 1 if created, 0 if the key exists.
  */
 const CREATE_SESSION = `
-local function create(key)
+local function create(key, from)
   if redis.call('EXISTS', key) == 1 then return 0 end
-  redis.call('HSET', key, 'c', ARGV[2], 't', ARGV[3], 's', ARGV[5], 'l', ARGV[7])
+  redis.call('HSET', key, 'c', ARGV[2], 't', ARGV[3], 's', ARGV[5], 'l', ARGV[7], 'r', ARGV[7])
   if ARGV[4] ~= '' then redis.call('HSET', key, 'a', ARGV[4]) end
   if ARGV[6] ~= '' then redis.call('HSET', key, 'p', ARGV[6], 'x', ARGV[8]) end
   if ARGV[9] ~= '' then redis.call('HSET', key, 'u', ARGV[9]) end
   if ARGV[10] == '1' then redis.call('HSET', key, 'm', '1') end
   if ARGV[11] ~= '' then redis.call('HSET', key, 'g', ARGV[11]) end
   if ARGV[12] ~= '' then redis.call('HSET', key, 'n', ARGV[12]) end
-  for i = 13, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+  for i = from, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
   redis.call('PEXPIRE', key, ARGV[1])
   return 1
 end
@@ -95,14 +101,30 @@ local function retire(key)
 end
 `
 
-/** Read-only, so it also runs on replicas and while writes are paused. */
+/**
+ * Lua shared by FORWARD and RENEW_ID: turns a session into a forward to the session of digest `target` for
+ * `grace` ms (a hash holding only `f`); {1, its principal or ''} if it existed, {0} otherwise.
+ */
+const FORWARD_SESSION = `
+local function forward(key, target, grace)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return {0} end
+  local principal = kind == 'hash' and redis.call('HGET', key, 'p') or ''
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'f', target)
+  redis.call('PEXPIRE', key, grace)
+  return {1, principal or ''}
+end
+`
+
+/** Read-only, so it also runs on replicas and while writes are paused. A forward answers {pttl, {'f', target}}. */
 const LOAD = RedisClient.script(`#!lua flags=no-writes
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return false end
 if kind ~= 'hash' then return 0 end
 return {redis.call('PTTL', KEYS[1]), redis.call('HGETALL', KEYS[1])}`)
 
-const CREATE = RedisClient.script(CREATE_SESSION + "return {create(KEYS[1])}")
+const CREATE = RedisClient.script(CREATE_SESSION + "return {create(KEYS[1], 13)}")
 
 /**
  * Creates KEYS[1] and, only if it was created, deletes KEYS[2] (same ARGV as CREATE). Returns {0} when
@@ -110,24 +132,76 @@ const CREATE = RedisClient.script(CREATE_SESSION + "return {create(KEYS[1])}")
  */
 const REPLACE = RedisClient.script(
   CREATE_SESSION + RETIRE_SESSION + `
-if create(KEYS[1]) == 0 then return {0} end
+if create(KEYS[1], 13) == 0 then return {0} end
 local retired = retire(KEYS[2])
 return {1, retired[1], retired[2]}`
 )
 
-const RETIRE = RedisClient.script(RETIRE_SESSION + "return retire(KEYS[1])")
+/**
+ * Renews a session's id: KEYS[1] (the session) is copied whole to KEYS[2] with `r` = now and the same TTL, then
+ * becomes a forward to it. ARGV: now, the new session's digest, grace ms. Returns {1, principal or '', created,
+ * ttl} renewed, {0} gone, {2} new key taken, {3} already a forward.
+ */
+const RENEW_ID = RedisClient.script(
+  FORWARD_SESSION + `
+local old, new = KEYS[1], KEYS[2]
+if redis.call('TYPE', old)['ok'] ~= 'hash' then return {0} end
+if redis.call('HEXISTS', old, 'f') == 1 then return {3} end
+if redis.call('EXISTS', new) == 1 then return {2} end
+local ttl = redis.call('PTTL', old)
+if ttl <= 0 then return {0} end
+local fields = redis.call('HGETALL', old)
+for i = 1, #fields, 2 do redis.call('HSET', new, fields[i], fields[i + 1]) end
+redis.call('HSET', new, 'r', ARGV[1])
+redis.call('PEXPIRE', new, ttl)
+local created = redis.call('HGET', old, 'c')
+local forwarded = forward(old, ARGV[2], ARGV[3])
+return {1, forwarded[2], created, ttl}`
+)
+
+/**
+ * The steps of a renewal on a Cluster whose two keys are in different slots. PUT: KEYS[1] gets the field/value
+ * pairs of ARGV[3..] and `r` = ARGV[1], with a TTL of ARGV[2] ms, unless it exists ({0} then, {1} done).
+ */
+const PUT = RedisClient.script(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'r', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1}`)
+
+/** KEYS[1] becomes a forward (ARGV: the new digest, grace ms) if it is still a session: {1, principal} or {0}. */
+const FORWARD = RedisClient.script(
+  FORWARD_SESSION + `
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' or redis.call('HEXISTS', KEYS[1], 'f') == 1 then return {0} end
+return forward(KEYS[1], ARGV[1], ARGV[2])`
+)
+
+/** A forward is deleted and answers {2, target}: the caller retires the session it forwards to. */
+const RETIRE = RedisClient.script(
+  RETIRE_SESSION + `
+local target = redis.call('TYPE', KEYS[1])['ok'] == 'hash' and redis.call('HGET', KEYS[1], 'f')
+if target then
+  redis.call('DEL', KEYS[1])
+  return {2, target}
+end
+return retire(KEYS[1])`
+)
 
 /**
  * ARGV: now, clear (0/1), new timeout or '', max size, strict (0/1), new principal or '', new last
  * authentication or '', remember-me ('1' on, '0' off, '' unchanged), then the number of set fields and (field, value[, expected]) for each, then the number of removed fields and
  * (field[, expected]) for each. `expected` is '-' for "was absent" or '+' followed by the value read.
  * Returns {1, previous principal or '', then RENEW's reply} committed, {0} gone, {-1, field} conflict,
- * {-2, size} too large. Nothing is written unless it returns {1, ...}.
+ * {-2, size} too large, {2, target} for a forward (commit to the session of that digest instead). Nothing is
+ * written unless it returns {1, ...}.
  */
 const COMMIT = RedisClient.script(
   RENEW + `
 local key = KEYS[1]
 if redis.call('TYPE', key)['ok'] ~= 'hash' then return {0} end
+local target = redis.call('HGET', key, 'f')
+if target then return {2, target} end
 local now, clear, timeout, maxSize, strict = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1'
 local function unchanged(field, expected)
   local current = redis.call('HGET', key, field)
@@ -204,10 +278,11 @@ local renewal = renew(key, now, ttl)
 return {1, previous, renewal[1], renewal[2], renewal[3]}`
 )
 
-/** ARGV: ttl ms, now. Returns RENEW's reply ({} also for a missing session). */
+/** ARGV: ttl ms, now. Returns RENEW's reply ({} also for a missing session, and a forward, left as it is). */
 const TOUCH = RedisClient.script(
   RENEW + `
 local key, ttl, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+if redis.call('HEXISTS', key, 'f') == 1 then return {} end
 if redis.call('PEXPIRE', key, ttl) == 0 then return {} end
 redis.call('HSET', key, 'l', now)
 return renew(key, now, ttl)`
@@ -224,12 +299,17 @@ const parseNumber = (value: string | undefined) => {
   return Number.isFinite(n) ? n : undefined
 }
 
-/** A LOAD reply as a stored session, or why it is unreadable. */
-const decode = (reply: unknown): StoredSession | string => {
+/** A renewed id within its grace: the digest of the session it forwards to. */
+interface Forward {
+  readonly forward: string
+}
+
+/** A LOAD reply as a stored session, a forward, or why it is unreadable. */
+const decode = (reply: unknown): StoredSession | Forward | string => {
   if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) return "not a hash"
   const [ttl, flat] = reply as [number, Array<string>]
   const fields = new Map<string, string>()
-  let c, t, a, l, s, p, u, m, g, n: string | undefined
+  let c, t, a, l, s, p, u, m, g, n, r: string | undefined
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]!
     const value = flat[i + 1]!
@@ -244,6 +324,8 @@ const decode = (reply: unknown): StoredSession | string => {
     else if (field === "m") m = value
     else if (field === "g") g = value
     else if (field === "n") n = value
+    else if (field === "r") r = value
+    else if (field === "f") return { forward: value }
   }
   const created = parseNumber(c)
   const timeout = parseNumber(t)
@@ -264,6 +346,7 @@ const decode = (reply: unknown): StoredSession | string => {
     authenticated,
     persistent: m === "1",
     client: g === undefined && n === undefined ? undefined : { userAgent: g, network: n },
+    issued: parseNumber(r) ?? created,
     lastSeen,
     ttl
   }
@@ -371,11 +454,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const unreadable = (why: string) =>
     Effect.as(Effect.logWarning(`Unreadable session record ignored: ${why}`), Option.none())
 
-  const loadKey = (key: string): Effect.Effect<Option.Option<StoredSession>, RedisError> =>
+  /** Loads a session; `follow`: through a renewed id's forward (one hop), marking it `forwarded`. */
+  const loadKey = (key: string, follow = true): Effect.Effect<Option.Option<StoredSession>, RedisError> =>
     Effect.flatMap(redis.eval("load", LOAD, [key], []), (reply) => {
       if (reply === null) return Effect.succeedNone
       const decoded = decode(reply)
-      return typeof decoded === "string" ? unreadable(decoded) : Effect.succeedSome(decoded)
+      if (typeof decoded === "string") return unreadable(decoded)
+      if (!("forward" in decoded)) return Effect.succeedSome(decoded)
+      if (!follow || !sessionName.test(decoded.forward)) return Effect.succeedNone
+      return Effect.map(
+        loadKey(prefix + decoded.forward, false),
+        Option.map((session): StoredSession => ({ ...session, forwarded: true }))
+      )
     })
 
   const index = (principal: string, handle: string, created: number, until: number, now: number) =>
@@ -453,6 +543,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       })
 
   /** Creates `key`, then deletes `replaced` only if that worked: one script where both keys share a node. */
+  /** Creates `key`, then deletes `replaced` only if that worked: one script where both keys share a node. */
   const createReplacing = (key: string, args: Array<string | number>, replaced: string) => {
     if (!cluster || slotOf(key) === slotOf(replaced)) {
       return Effect.map(redis.eval("replace", REPLACE, [key, replaced], args), (reply) => reply as Array<unknown>)
@@ -462,6 +553,60 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         ? Effect.map(redis.eval("retire", RETIRE, [replaced], []), (retired) => [1, ...(retired as Array<unknown>)])
         : Effect.succeed([0]))
   }
+
+  /**
+   * RENEW_ID's reply, in three steps on a Cluster whose keys are in different slots: read the session, PUT its
+   * copy, then FORWARD the old key if it is still a session (else the copy is deleted again). A commit to the
+   * old key between the read and the forward is not in the copy.
+   */
+  const renewAcrossSlots = (old: string, key: string, args: ReadonlyArray<string | number>) =>
+    Effect.gen(function*() {
+      const reply = yield* redis.eval("load", LOAD, [old], [])
+      if (!Array.isArray(reply)) return [0]
+      const [ttl, flat] = reply as [number, Array<string>]
+      const field = (name: string) => {
+        for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1]
+        return undefined
+      }
+      if (field("f") !== undefined) return [3]
+      if (ttl <= 0) return [0]
+      const put = (yield* redis.eval("put", PUT, [key], [args[0]!, ttl, ...flat])) as Array<unknown>
+      if (put[0] !== 1) return [2]
+      const forwarded = (yield* redis.eval("forward", FORWARD, [old], [args[1]!, args[2]!])) as Array<unknown>
+      if (forwarded[0] !== 1) {
+        yield* redis.run("unlink", (c) => c.unlink(key))
+        return [0]
+      }
+      return [1, forwarded[1], field("c"), ttl]
+    })
+
+  const renew = (id: string, newId: string, grace: number): Effect.Effect<RenewResult, RedisError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const old = keyOf(id)
+      const key = keyOf(newId)
+      const args = [now, digest(newId), Math.max(1, Math.round(grace))]
+      const renewing = !cluster || slotOf(key) === slotOf(old)
+        ? Effect.map(redis.eval("renew", RENEW_ID, [old, key], args), (reply) => reply as Array<unknown>)
+        : renewAcrossSlots(old, key, args)
+      return Effect.flatMap(renewing, (reply): Effect.Effect<RenewResult, RedisError> => {
+        switch (reply[0]) {
+          case 0:
+            return Effect.succeed("Gone")
+          case 2:
+            return Effect.succeed("Taken")
+          case 3:
+            return Effect.succeed("AlreadyRenewed")
+        }
+        const principal = String(reply[1])
+        const confirmed = Effect.as(redis.confirmWrites(old), "Renewed" as const)
+        if (principal === "") return confirmed
+        const moved = Effect.zipRight(
+          unindex(principal, [digest(id)]),
+          index(principal, digest(newId), Number(reply[2]), now + 2 * Number(reply[3]), now)
+        )
+        return Effect.zipRight(moved, confirmed)
+      })
+    })
 
   /** After a bound session was stored: indexes it and applies the per-principal limit. */
   const bound = (principal: string, handle: string, created: number, until: number, limits: Limits, now: number) =>
@@ -504,13 +649,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
   }
 
+  /** `target`: the digest of the session a renewed id forwards to, when the commit is sent on to it. */
   const commit = (
     id: string,
     changes: Changes,
-    limits: Limits
+    limits: Limits,
+    target?: string
   ): Effect.Effect<CommitResult, RedisError | SessionConflict | SessionTooLarge> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const key = keyOf(id)
+      const handle = target ?? digest(id)
+      const key = prefix + handle
       const args = commitArgs(now, changes, limits.maxSize)
       return Effect.flatMap(redis.eval("commit", COMMIT, [key], args), (result): Effect.Effect<
         CommitResult,
@@ -524,13 +672,20 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
             return Effect.fail(new SessionConflict({ key: String(reply[1]).slice(FIELD.length) }))
           case -2:
             return Effect.fail(new SessionTooLarge({ size: Number(reply[1]), maxSize: limits.maxSize }))
+          case 2:
+            // a renewed id within its grace: the commit goes to the session it forwards to, once
+            return sessionName.test(String(reply[1])) && target === undefined
+              ? Effect.map(
+                commit(id, changes, limits, String(reply[1])),
+                (result): CommitResult => result === "Committed" ? "Forwarded" : result
+              )
+              : Effect.succeed<CommitResult>("Gone")
           default:
             return Effect.succeed<CommitResult>("Gone")
         }
         const previous = String(reply[1])
         const rebound = changes.principal !== undefined && changes.principal !== previous
         if (reply.length < 5 && !rebound) return Effect.succeed<CommitResult>("Committed")
-        const handle = digest(id)
         const renewed = renewIndex(handle, reply.slice(2), now)
         if (!rebound) return Effect.as(renewed, "Committed" as const)
         return renewed.pipe(
@@ -542,14 +697,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       })
     })
 
-  const remove = (id: string) => {
-    const key = keyOf(id)
-    return Effect.flatMap(redis.eval("retire", RETIRE, [key], []), (reply) => {
+  /** Deletes the session of `key` (whose digest is `handle`); through a forward, the session it forwards to too. */
+  const removeKey = (key: string, handle: string, follow: boolean): Effect.Effect<boolean, RedisError> =>
+    Effect.flatMap(redis.eval("retire", RETIRE, [key], []), (reply) => {
       const [existed, principal] = reply as Array<unknown>
+      if (existed === 2) {
+        const target = String(principal)
+        return follow && sessionName.test(target) ? removeKey(prefix + target, target, false) : Effect.succeed(false)
+      }
       const done = Effect.as(redis.confirmWrites(key), existed === 1)
-      return existed === 1 ? Effect.zipRight(unindex(String(principal), [digest(id)]), done) : done
+      return existed === 1 ? Effect.zipRight(unindex(String(principal), [handle]), done) : done
     })
-  }
+
+  const remove = (id: string) => removeKey(keyOf(id), digest(id), true)
 
   const touch = (id: string, ttl: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -564,9 +724,6 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       return retire(principal, handles.filter((handle) => members.has(handle)))
     })
 
-  /** Keys of the store, after the prefix: a session's digest, or a principal's index. */
-  const sessionName = /^[0-9a-f]{64}$/
-  const indexName = /^principal:\{[0-9a-f]{64}\}$/
   const pattern = prefix.replace(/[*?[\]\\]/g, "\\$&") + "*"
 
   /** The keys of one SCAN batch that are sessions and principal indexes. */
@@ -633,7 +790,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.map(
             Effect.forEach(batch.sessions, (key) =>
-              Effect.flatMap(loadKey(key), (loaded) => {
+              Effect.flatMap(loadKey(key, false), (loaded) => {
                 if (Option.isNone(loaded) || loaded.value.principal === undefined) return Effect.succeed(0)
                 const { created, principal, ttl } = loaded.value
                 return Effect.as(index(principal, key.slice(prefix.length), created, now + 2 * ttl, now), 1)
@@ -650,6 +807,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     load: (id) => Effect.mapError(loadKey(keyOf(id)), storeError),
     create: (id, session, limits, replaces) =>
       Effect.catchTag(create(id, session, limits, replaces), "RedisError", (e) => Effect.fail(storeError(e))),
+    renew: (id, newId, grace) => Effect.mapError(renew(id, newId, grace), storeError),
     commit: (id, changes, limits) =>
       Effect.catchTag(commit(id, changes, limits), "RedisError", (e) => Effect.fail(storeError(e))),
     remove: (id) => Effect.mapError(remove(id), storeError),

@@ -71,6 +71,10 @@ export interface SessionOptions {
   readonly maxSessionsPerPrincipal: number | undefined
   /** Store the user agent and the network (IP prefix) of each new session, for a "your devices" page. */
   readonly recordClient: boolean
+  /** A session whose id is older than this gets a new id on its next request (whole seconds). */
+  readonly renewalInterval: Duration.Duration | undefined
+  /** How long a renewed id still reaches its session, for the requests already on their way. */
+  readonly renewalGrace: Duration.Duration
 }
 
 /**
@@ -158,6 +162,8 @@ export interface Options {
   readonly maxSize?: number | undefined
   readonly maxSessionsPerPrincipal?: number | undefined
   readonly recordClient?: boolean | undefined
+  readonly renewalInterval?: Duration.DurationInput | undefined
+  readonly renewalGrace?: Duration.DurationInput | undefined
   readonly url?: string | Redacted.Redacted<string> | undefined
   readonly host?: string | undefined
   readonly port?: number | undefined
@@ -291,6 +297,8 @@ const SETTINGS = {
   max_size: integer(64),
   max_sessions_per_principal: integer(1),
   record_client: boolean,
+  renewal_interval: integer(1, MAX_TIMEOUT),
+  renewal_grace: integer(1, 3600),
   url: text(Schema.String.pipe(Schema.pattern(/^(redis|rediss):\/\//, {
     message: () => "must start with redis:// or rediss://"
   }))),
@@ -381,6 +389,8 @@ const DESCRIPTIONS: { readonly [K in keyof typeof SETTINGS]: string } = {
   max_size: "Largest stored session, in bytes (default 65536)",
   max_sessions_per_principal: "Live sessions allowed per principal; the oldest are revoked (default unlimited)",
   record_client: "Store each new session's user agent and IP prefix, for SessionIndex.list (default false)",
+  renewal_interval: "Give a session a new id once its id is this many seconds old (default: never)",
+  renewal_grace: "Seconds a renewed id still reaches its session, for requests in flight (default 30)",
   url: "Redis URL, redis:// or rediss:// (instead of host, port, db)",
   host: "Redis host (default localhost)",
   port: "Redis port (default 6379)",
@@ -507,7 +517,9 @@ const toSettings = (d: Decoded): Either.Either<Settings, Array<Issue>> => {
       strict: d.strict ?? false,
       maxSize: d.max_size ?? DEFAULT_MAX_SIZE,
       maxSessionsPerPrincipal: d.max_sessions_per_principal,
-      recordClient: d.record_client ?? false
+      recordClient: d.record_client ?? false,
+      renewalInterval: seconds(d.renewal_interval),
+      renewalGrace: Duration.seconds(d.renewal_grace ?? 30)
     },
     redis: {
       url: redacted(d.url),
@@ -593,7 +605,9 @@ const DURATION_OPTIONS = new Set([
   "cookieMaxAge",
   "socketTimeout",
   "connectTimeout",
-  "commandTimeout"
+  "commandTimeout",
+  "renewalInterval",
+  "renewalGrace"
 ])
 
 /** A duration option in the settings' unit (seconds); what is not a duration is left for the decoder to refuse. */

@@ -93,6 +93,13 @@ export interface StoredSession {
   readonly client?: ClientInfo | undefined
   /** When the session's life was last extended (created, committed or touched), epoch milliseconds. */
   readonly lastSeen: number
+  /** When the session got its current id (created, regenerated or renewed), epoch milliseconds. */
+  readonly issued?: number | undefined
+  /**
+   * Loaded through an id that was renewed within its grace window: the session now has another id, which
+   * this load does not tell; commits and deletions through the old id reach it until the grace ends.
+   */
+  readonly forwarded?: boolean | undefined
   /** Milliseconds the session has left at load time. */
   readonly ttl: number
 }
@@ -247,8 +254,9 @@ export interface ReindexProgress {
 }
 
 /**
- * What a commit found: `Committed`, or `Gone` when the session no longer exists (it expired or was
- * deleted meanwhile); a gone session is never recreated.
+ * What a commit found: `Committed`; `Forwarded` when it was committed through a renewed id within its grace
+ * (the session lives on under its new id, which the client already has or is about to get); or `Gone` when
+ * the session no longer exists (it expired or was deleted meanwhile), and a gone session is never recreated.
  *
  * @example
  * ```ts
@@ -264,7 +272,22 @@ export interface ReindexProgress {
  * @since 0.1.0
  * @category models
  */
-export type CommitResult = "Committed" | "Gone"
+export type CommitResult = "Committed" | "Forwarded" | "Gone"
+
+/**
+ * What a renewal of a session's id found (see `SessionStore.renew`).
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-redis-sessions"
+ *
+ * const describe = (result: SessionStore.RenewResult) => result === "Renewed" ? "new id" : `kept: ${result}`
+ * ```
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type RenewResult = "Renewed" | "AlreadyRenewed" | "Gone" | "Taken"
 
 /**
  * Where sessions live. Every operation is atomic for the session it names; none returns before the write it
@@ -295,6 +318,13 @@ export class SessionStore extends Context.Tag("effect-redis-sessions/SessionStor
     limits: Limits,
     replaces?: string
   ) => Effect.Effect<boolean, SessionStoreError | SessionTooLarge>
+  /**
+   * Gives the session of `id` the id `newId`, with everything it holds as stored now, and keeps `id` reaching
+   * it for `grace` milliseconds (loads, commits and deletions through `id` go to it); then `id` names nothing.
+   * `Gone` when there is no such session, `AlreadyRenewed` when `id` already forwards (another request renewed
+   * it), `Taken` when `newId` is in use; nothing is written then.
+   */
+  readonly renew: (id: string, newId: string, grace: number) => Effect.Effect<RenewResult, SessionStoreError>
   /** Applies changes to an existing session and slides its life, in one atomic step. */
   readonly commit: (
     id: string,
@@ -337,6 +367,7 @@ interface Entry {
   authenticated: number | undefined
   persistent: boolean
   readonly client: ClientInfo | undefined
+  readonly issued: number
   lastSeen: number
   expiresAt: number
 }
@@ -361,6 +392,18 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
   const entries = new Map<string, Entry>()
   /** principal → handle → created */
   const indexes = new Map<string, Map<string, number>>()
+  /** A renewed id's handle → the handle of its session, until the grace ends. */
+  const forwards = new Map<string, { readonly target: string; readonly expiresAt: number }>()
+
+  /** The handle a session id names now: its own, or, within a renewal's grace, its new session's. */
+  const resolve = (id: string, now: number): { readonly handle: string; readonly forwarded: boolean } => {
+    const handle = digest(id)
+    const forward = forwards.get(handle)
+    if (forward === undefined) return { handle, forwarded: false }
+    if (forward.expiresAt > now) return { handle: forward.target, forwarded: true }
+    forwards.delete(handle)
+    return { handle, forwarded: false }
+  }
 
   const live = (handle: string, now: number): Entry | undefined => {
     const entry = entries.get(handle)
@@ -412,7 +455,8 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
   return SessionStore.of({
     load: (id) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = live(digest(id), now)
+        const { forwarded, handle } = resolve(id, now)
+        const entry = live(handle, now)
         return entry === undefined ? Option.none() : Option.some({
           fields: new Map(entry.fields),
           created: entry.created,
@@ -423,6 +467,8 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           persistent: entry.persistent,
           client: entry.client,
           lastSeen: entry.lastSeen,
+          issued: entry.issued,
+          forwarded,
           ttl: entry.expiresAt - now
         })
       }),
@@ -441,6 +487,7 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           authenticated: session.authenticated,
           persistent: session.persistent === true,
           client: session.client,
+          issued: now,
           lastSeen: now,
           expiresAt: now + lifetime(now, session.timeout, session.absoluteDeadline)
         }
@@ -451,7 +498,7 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
       }),
     commit: (id, changes, limits) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<CommitResult, SessionConflict | SessionTooLarge> => {
-        const handle = digest(id)
+        const { forwarded, handle } = resolve(id, now)
         const entry = live(handle, now)
         if (entry === undefined) return Effect.succeed("Gone")
         const conflicting = conflict(entry, changes)
@@ -478,12 +525,37 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
           entry.principal = changes.principal
           bind(changes.principal, handle, entry, limits, now)
         }
-        return Effect.succeed("Committed")
+        return Effect.succeed(forwarded ? "Forwarded" : "Committed")
       }),
-    remove: (id) => Effect.map(Clock.currentTimeMillis, (now) => retire(digest(id), now)),
+    renew: (id, newId, grace) =>
+      Effect.map(Clock.currentTimeMillis, (now): RenewResult => {
+        const old = resolve(id, now)
+        if (old.forwarded) return "AlreadyRenewed"
+        const entry = live(old.handle, now)
+        if (entry === undefined) return "Gone"
+        const handle = digest(newId)
+        if (live(handle, now) !== undefined) return "Taken"
+        entries.delete(old.handle)
+        entries.set(handle, { ...entry, fields: new Map(entry.fields), issued: now })
+        if (entry.principal !== undefined) {
+          unindex(entry.principal, old.handle)
+          const index = indexes.get(entry.principal) ?? new Map<string, number>()
+          index.set(handle, entry.created)
+          indexes.set(entry.principal, index)
+        }
+        forwards.set(old.handle, { target: handle, expiresAt: now + grace })
+        return "Renewed"
+      }),
+    remove: (id) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const { forwarded, handle } = resolve(id, now)
+        if (forwarded) forwards.delete(digest(id))
+        return retire(handle, now)
+      }),
     touch: (id, ttl) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = live(digest(id), now)
+        const { forwarded, handle } = resolve(id, now)
+        const entry = forwarded ? undefined : live(handle, now)
         if (entry === undefined) return
         entry.expiresAt = now + ttl
         entry.lastSeen = now
@@ -515,6 +587,7 @@ export const makeMemory: Effect.Effect<SessionStore["Type"]> = Effect.sync(() =>
         const progress = { scanned: entries.size + indexes.size, sessions: entries.size, indexes: indexes.size }
         entries.clear()
         indexes.clear()
+        forwards.clear()
         return progress
       }))
   })

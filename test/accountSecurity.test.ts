@@ -33,6 +33,7 @@ import * as RedisSession from "../src/RedisSession.js"
 import * as Session from "../src/Session.js"
 import * as SessionConfig from "../src/SessionConfig.js"
 import { SessionNotFresh, SessionStoreError } from "../src/SessionError.js"
+import * as SessionIndex from "../src/SessionIndex.js"
 import * as SessionStore from "../src/SessionStore.js"
 import type { Reply } from "./utils/Browser.js"
 import { startRedisServer } from "./utils/RedisServer.js"
@@ -65,6 +66,19 @@ const Routes = HttpLayerRouter.addAll([
     Effect.map(Session.get(User), (user) => text(Option.getOrElse(user, () => "anonymous")))
   ),
   HttpLayerRouter.route("GET", "/visit", Effect.as(Session.set("visited", true), text("ok"))),
+  HttpLayerRouter.route(
+    "GET",
+    "/visited",
+    Effect.map(Session.get("visited"), (visited) => text(String(Option.getOrElse(visited, () => false))))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/sessions-of/:user",
+    Effect.gen(function*() {
+      const index = yield* SessionIndex.SessionIndex
+      return text(String((yield* index.list(yield* param("user"))).length))
+    })
+  ),
   HttpLayerRouter.route("GET", "/regenerate", Effect.as(Session.regenerate, text("ok"))),
   HttpLayerRouter.route(
     "GET",
@@ -257,6 +271,42 @@ const scenarios = {
       assert.strictEqual(replies.at(-1)!.body, "anonymous", "the polled session expired")
       assert.isUndefined(polled.cookie, "and its cookie was deleted")
       assert.strictEqual((yield* used.get("/whoami")).body, "bob", "the same polling, not passive, kept it")
+    }),
+
+  renewal: ({ app, wait }: Harness) =>
+    Effect.gen(function*() {
+      const browser = yield* app({ renewalInterval: "2 seconds", renewalGrace: "1 second" })
+      yield* browser.get("/sign-in/alice")
+      const first = browser.cookie
+      yield* wait("1 second")
+      assert.deepStrictEqual([(yield* browser.get("/whoami")).body, browser.cookie], ["alice", first], "not due yet")
+      yield* wait("1500 millis")
+      const polled = yield* browser.get("/poll")
+      assert.deepStrictEqual([polled.body, browser.cookie], ["alice", first], "a passive request never renews")
+      const inFlight = browser.tab()
+      assert.strictEqual((yield* browser.get("/whoami")).body, "alice")
+      assert.notStrictEqual(browser.cookie, first, "renewed: a new id, the data kept")
+      const late = yield* inFlight.get("/visit")
+      assert.deepStrictEqual([late.status, maxAgeOf(late), inFlight.cookie], [200, null, first], "within the grace")
+      assert.strictEqual((yield* browser.get("/visited")).body, "true", "the old id's write reached the session")
+      assert.strictEqual((yield* browser.get("/sessions-of/alice")).body, "1", "one session, under its new id")
+      yield* wait("1500 millis")
+      assert.strictEqual((yield* inFlight.get("/whoami")).body, "anonymous", "after the grace the old id is gone")
+      assert.strictEqual((yield* browser.get("/whoami")).body, "alice")
+    }),
+
+  renewalRace: ({ app, wait }: Harness) =>
+    Effect.gen(function*() {
+      const browser = yield* app({ renewalInterval: "2 seconds" })
+      yield* browser.get("/sign-in/bob")
+      const first = browser.cookie
+      yield* wait("2500 millis")
+      const tabs = [browser.tab(), browser.tab(), browser.tab()]
+      const replies = yield* Effect.all(tabs.map((tab) => tab.get("/whoami")), { concurrency: "unbounded" })
+      assert.deepStrictEqual(replies.map((reply) => reply.body), ["bob", "bob", "bob"])
+      const renewedBy = tabs.filter((tab) => tab.cookie !== first)
+      assert.strictEqual(renewedBy.length, 1, "one of the concurrent requests renews the id, the others keep it")
+      assert.strictEqual((yield* renewedBy[0]!.get("/sessions-of/bob")).body, "1", "no orphan copy")
     }),
 
   passiveNeverWrites: ({ app }: Harness) =>

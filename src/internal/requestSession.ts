@@ -74,6 +74,8 @@ export interface Services {
   /** `options.absoluteTimeout` in milliseconds. */
   readonly absoluteTimeout: number | undefined
   readonly limits: Limits
+  /** Id renewal (`renewal_interval`, `renewal_grace`), in milliseconds. */
+  readonly renewal: { readonly interval: number; readonly grace: number } | undefined
   readonly store: SessionStore["Type"]
   readonly codec: Codec["Type"]
   readonly generate: SessionId.Generator["Type"]
@@ -581,6 +583,15 @@ export class RequestSession {
       case "Unloaded":
         return this.dirty ? this.commitChanges(failed) : Effect.succeed(Unchanged)
       case "Existing":
+        if (this.services.renewal !== undefined && !this.passive && !failed) {
+          return Effect.clockWith((clock) =>
+            this.renewalDue(clock.unsafeCurrentTimeMillis())
+              ? this.renew(failed)
+              : this.dirty
+              ? this.commitChanges(failed)
+              : this.keepAlive()
+          )
+        }
         return this.dirty ? this.commitChanges(failed) : this.keepAlive()
       case "Fresh":
         if (this.dirty && (!failed || this.services.options.cookieOnException)) return this.createFresh()
@@ -611,9 +622,53 @@ export class RequestSession {
     )
   }
 
+  /** Whether the loaded session's id is older than `renewal_interval` (never when loaded through a forward). */
+  private renewalDue(now: number): boolean {
+    const stored = this.stored!
+    return stored.forwarded !== true && now - (stored.issued ?? stored.created) >= this.services.renewal!.interval
+  }
+
+  /**
+   * Commits what the request changed, then moves the session, as stored, to a new id; the old id reaches it for
+   * the grace. Another request that renewed it first, or a session that ended, leaves the cookie as it is.
+   */
+  private renew(failed: boolean): Effect.Effect<Outcome, SessionStoreError | SessionConflict | SessionTooLarge> {
+    const old = this.sessionId!
+    const { grace } = this.services.renewal!
+    const attempt = (remaining: number): Effect.Effect<Outcome, SessionStoreError> =>
+      Effect.flatMap(this.services.generate(this.services.options.idEncoding), (id) => {
+        if (!SessionId.isValid(id)) {
+          return Effect.dieMessage("The session id generator returned an id that is empty, too long or not cookie-safe")
+        }
+        return Effect.flatMap(this.services.store.renew(old, id, grace), (result) => {
+          switch (result) {
+            case "Renewed": {
+              this.sessionId = id
+              const renewed: SessionEventInput = { _tag: "Regenerated", principal: Option.fromNullable(this.principal) }
+              return this.publishing([renewed], this.live(id, true))
+            }
+            case "Taken":
+              return remaining <= 1
+                ? Effect.dieMessage("The session id generator kept returning ids that are already in use")
+                : attempt(remaining - 1)
+            case "Gone":
+              return Effect.succeed(Ended)
+            case "AlreadyRenewed":
+              return Effect.succeed(Unchanged)
+          }
+        })
+      })
+    const committed = this.dirty ? this.commitChanges(failed) : Effect.succeed<Outcome>(Unchanged)
+    return Effect.flatMap(
+      committed,
+      (outcome) => outcome._tag === "Ended" ? Effect.succeed(outcome) : attempt(CREATE_ATTEMPTS)
+    )
+  }
+
   private keepAlive(): Effect.Effect<Outcome> {
     const stored = this.stored!
     const id = this.sessionId!
+    if (stored.forwarded === true) return Effect.succeed(Unchanged)
     return Effect.clockWith((clock) => {
       const now = clock.unsafeCurrentTimeMillis()
       const target = lifetime(now, stored.timeout, stored.absoluteDeadline)
@@ -660,6 +715,8 @@ export class RequestSession {
     )
     return Effect.flatMap(committed, (result) => {
       if (result === "Committed") return this.publishing(this.rebinding(), this.live(id, false))
+      // through a renewed id: the session lives on under its new id, whose cookie is not ours to send
+      if (result === "Forwarded") return this.publishing(this.rebinding(), Effect.succeed(Unchanged))
       if (this.phase === "Existing") {
         return Effect.as(Effect.logWarning("Session ended while the request ran; its changes were dropped"), Ended)
       }

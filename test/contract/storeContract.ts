@@ -182,6 +182,63 @@ export const storeContract = (
         assert.strictEqual(new Set(listed.map((s) => s.handle)).size, 3)
       }))
 
+    test("renew: the old id forwards loads and commits to the new session for the grace, then names nothing", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `renewed-${id}`
+        const [old, renewed] = [`${id}-old`, `${id}-new`]
+        yield* store.create(old, fresh({ a: "1" }, { principal }), MAX)
+        assert.strictEqual(yield* store.renew(old, renewed, 1_000), "Renewed")
+        assert.strictEqual(yield* store.renew(old, `${id}-other`, 1_000), "AlreadyRenewed")
+        const through = Option.getOrThrow(yield* store.load(old))
+        assert.deepStrictEqual([Object.fromEntries(through.fields), through.forwarded], [{ a: "1" }, true])
+        assert.notStrictEqual(Option.getOrThrow(yield* store.load(renewed)).forwarded, true)
+        assert.strictEqual(yield* store.commit(old, changes({ set: new Map([["b", "2"]]) }), MAX), "Forwarded")
+        assert.deepStrictEqual(Object.fromEntries(Option.getOrThrow(yield* store.load(renewed)).fields), {
+          a: "1",
+          b: "2"
+        })
+        assert.strictEqual((yield* store.list(principal)).length, 1, "only the new session is indexed")
+        yield* clock.advance(1_200)
+        assert.isTrue(Option.isNone(yield* store.load(old)))
+        assert.strictEqual(yield* store.commit(old, changes({ set: new Map([["c", "3"]]) }), MAX), "Gone")
+        assert.deepStrictEqual(Object.fromEntries(Option.getOrThrow(yield* store.load(renewed)).fields), {
+          a: "1",
+          b: "2"
+        })
+      }))
+
+    test("renew keeps everything the session holds, and refuses a missing session or a taken id", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const [old, renewed, taken] = [`${id}-old`, `${id}-new`, `${id}-taken`]
+        assert.strictEqual(yield* store.renew(old, renewed, 1_000), "Gone")
+        yield* store.create(old, fresh({ a: "1" }, { authenticated: 1_500, persistent: true, timeout: 90 }), MAX)
+        yield* store.create(taken, fresh(), MAX)
+        assert.strictEqual(yield* store.renew(old, taken, 1_000), "Taken")
+        assert.isTrue(Option.getOrThrow(yield* store.load(old)).forwarded !== true, "nothing written")
+        yield* store.commit(old, changes({ set: new Map([["late", "1"]]) }), MAX)
+        assert.strictEqual(yield* store.renew(old, renewed, 1_000), "Renewed")
+        const moved = Option.getOrThrow(yield* store.load(renewed))
+        assert.deepStrictEqual(Object.fromEntries(moved.fields), { a: "1", late: "1" }, "as stored, not as read")
+        assert.deepStrictEqual(
+          [moved.created, moved.timeout, moved.authenticated, moved.persistent],
+          [1_000, 90, 1_500, true]
+        )
+        assert.isAbove(moved.ttl, 80_000)
+      }))
+
+    test("removing a renewed id within its grace ends the session it forwards to", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const [old, renewed] = [`${id}-old`, `${id}-new`]
+        yield* store.create(old, fresh({ a: "1" }), MAX)
+        yield* store.renew(old, renewed, 60_000)
+        assert.isTrue(yield* store.remove(old))
+        assert.isTrue(Option.isNone(yield* store.load(renewed)))
+        assert.isTrue(Option.isNone(yield* store.load(old)))
+      }))
+
     test("strict mode: a key changed since it was read is a conflict and nothing is applied", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
