@@ -239,6 +239,22 @@ export const storeContract = (
         assert.isTrue(Option.isNone(yield* store.load(old)))
       }))
 
+    test("the client a session recorded is stored, and list marks the current session", (id) =>
+      Effect.gen(function*() {
+        const store = yield* SessionStore
+        const principal = `client-${id}`
+        const client = { userAgent: "Phone/1.0 (ünïcode)", network: "2001:db8:85a3::/48" }
+        yield* store.create(`${id}-a`, fresh({}, { principal, client }), MAX)
+        yield* store.create(`${id}-b`, fresh({}, { principal }), MAX)
+        assert.deepStrictEqual(Option.getOrThrow(yield* store.load(`${id}-a`)).client, client)
+        assert.isUndefined(Option.getOrThrow(yield* store.load(`${id}-b`)).client)
+        const listed = yield* store.list(principal, `${id}-a`)
+        assert.deepStrictEqual(
+          listed.map((s) => [s.client?.userAgent, s.current]).sort(),
+          [["Phone/1.0 (ünïcode)", true], [undefined, false]].sort()
+        )
+      }))
+
     test("strict mode: a key changed since it was read is a conflict and nothing is applied", (id) =>
       Effect.gen(function*() {
         const store = yield* SessionStore
