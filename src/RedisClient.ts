@@ -10,15 +10,14 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import { Cluster, Redis } from "ioredis"
 import { createHash } from "node:crypto"
 import { count } from "./internal/counting.js"
 import { slotOf } from "./internal/slot.js"
+import { latencyOf } from "./internal/taggedMetrics.js"
 import { RedisError } from "./SessionError.js"
-import * as SessionMetrics from "./SessionMetrics.js"
 
 /**
  * How to reach Redis. `url` wins over host, port, db, username and password; `unixSocketPath` wins over
@@ -284,18 +283,6 @@ const makeService = (
         : call(operation, evaluate)
     }
   })
-}
-
-const latencies = new Map<string, Metric.Metric.Histogram<number>>()
-
-/** The latency histogram of one operation, made once per operation name. */
-const latencyOf = (operation: string) => {
-  let histogram = latencies.get(operation)
-  if (histogram === undefined) {
-    histogram = SessionMetrics.redisLatency.pipe(Metric.tagged("operation", operation))
-    latencies.set(operation, histogram)
-  }
-  return histogram
 }
 
 /** Where a span's calls go, in OpenTelemetry's attribute names; a Cluster has no single address. */

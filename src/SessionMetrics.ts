@@ -6,9 +6,7 @@
  * @since 0.3.0
  */
 import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
-
-const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+import { latency, taggedCounter } from "./internal/taggedMetrics.js"
 
 /** One counter per value of `tag`, made once so that counting is a lookup. */
 const byTag = <const Values extends ReadonlyArray<string>>(
@@ -17,7 +15,7 @@ const byTag = <const Values extends ReadonlyArray<string>>(
   tag: string,
   values: Values
 ): { readonly [K in Values[number]]: Metric.Metric.Counter<number> } =>
-  Object.fromEntries(values.map((value) => [value, counter(name, description).pipe(Metric.tagged(tag, value))])) as any
+  Object.fromEntries(values.map((value) => [value, taggedCounter(name, description, tag, value)])) as any
 
 /**
  * Session loads by `outcome`: `live`, `missing` (ended, expired or never stored), `expired` (past its absolute
@@ -147,11 +145,7 @@ export const cookieCache = byTag("sessions_cookie_cache", "Session cookie verifi
  * @since 0.3.0
  * @category metrics
  */
-export const redisLatency = Metric.histogram(
-  "sessions_redis_call_duration_ms",
-  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 14 }),
-  "Redis round trip of one store call, milliseconds"
-)
+export const redisLatency = Metric.histogram(latency.name, latency.boundaries, latency.description)
 
 /**
  * Lifecycle events that did not reach a `SessionEvents` subscriber because it was `capacity` events behind.

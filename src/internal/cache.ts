@@ -1,7 +1,9 @@
 /**
  * A bounded memo of recent values: two generations of at most `size / 2` entries each; when the young one is
- * full it becomes the old one and the old one is dropped. A hit in the old generation moves the entry to the
- * young one. O(1) per call: evicting the oldest entry of one `Map` (`map.keys().next()`) costs about 10 µs
+ * full it becomes the old one and the old one is dropped. A hit leaves the entry where it is: moving old hits
+ * to the young generation filled it with them and dropped, at the next turn, entries not yet asked for (a
+ * burst of logouts presents each cookie once), and an entry in use is computed again at most once per two
+ * generations. O(1) per call: evicting the oldest entry of one `Map` (`map.keys().next()`) costs about 10 µs
  * per insert once the map has churned, because V8 skips every deleted slot before it. `remember` stores a value
  * known without computing it.
  */
@@ -30,7 +32,6 @@ export const memo = <A>(
     const aged = old.get(key)
     if (aged !== undefined) {
       onHit()
-      remember(key, aged)
       return aged
     }
     const value = compute(key)
