@@ -37,7 +37,7 @@ import * as SessionIndex from "../src/SessionIndex.js"
 import * as SessionStore from "../src/SessionStore.js"
 import type { Reply } from "./utils/Browser.js"
 import { startRedisServer } from "./utils/RedisServer.js"
-import { User } from "./utils/testApp.js"
+import { Routes, User } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-secret-of-at-least-32-characters-for-accounts"
@@ -48,23 +48,8 @@ const text = (body: string) => HttpServerResponse.text(body)
 const param = (name: string) => Effect.map(HttpLayerRouter.params, (p) => p[name] ?? "")
 const seconds = (name: string) => Effect.map(param(name), (value) => Duration.seconds(Number(value)))
 
-const Routes = HttpLayerRouter.addAll([
-  HttpLayerRouter.route(
-    "GET",
-    "/sign-in/:user",
-    Effect.gen(function*() {
-      const user = yield* param("user")
-      yield* Session.regenerate
-      yield* Session.bind(user)
-      yield* Session.set(User, user)
-      return text("welcome")
-    })
-  ),
-  HttpLayerRouter.route(
-    "GET",
-    "/whoami",
-    Effect.map(Session.get(User), (user) => text(Option.getOrElse(user, () => "anonymous")))
-  ),
+/** The routes of this file, next to the shared test routes (`/sign-in/:user`, `/whoami`, …). */
+const AccountRoutes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("GET", "/visit", Effect.as(Session.set("visited", true), text("ok"))),
   HttpLayerRouter.route(
     "GET",
@@ -141,7 +126,10 @@ const Routes = HttpLayerRouter.addAll([
 const clientOf = <E>(sessions: Layer.Layer<HttpLayerRouter.Request<"Requires", Session.Session>, E>) =>
   Effect.map(
     Layer.build(
-      HttpLayerRouter.serve(Routes.pipe(Layer.provide(sessions)), { disableLogger: true, disableListenLog: true }).pipe(
+      HttpLayerRouter.serve(Layer.mergeAll(Routes, AccountRoutes).pipe(Layer.provide(sessions)), {
+        disableLogger: true,
+        disableListenLog: true
+      }).pipe(
         Layer.provideMerge(NodeHttpServer.layerTest)
       )
     ),

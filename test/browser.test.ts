@@ -2,7 +2,7 @@
  * The example server (`examples/server.ts`, on a private Redis) in a real browser: headless Chromium, Debian's
  * `chromium` package driven by `playwright-core` (`.ci/run` installs it). Two browser contexts are two devices
  * of one user: both sign in, one lists both on "Your devices" and signs the other out, and the other is
- * logged out on its next request. Skipped, with a message saying so, only where Chromium is not installed.
+ * logged out on its next request. Without Chromium the suite fails, saying how to install it.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -12,8 +12,6 @@ import { type Browser, type BrowserContext, chromium } from "playwright-core"
 import { freePort, type RedisServer, startRedisServer } from "./utils/RedisServer.js"
 
 const CHROMIUM = "/usr/bin/chromium"
-const available = existsSync(CHROMIUM)
-if (!available) console.warn(`browser.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`)
 
 /** Starts the example on `port` and waits until it answers (each probe bounded: a connection can hang). */
 const startExample = async (port: number, redisUrl: string): Promise<ChildProcess> => {
@@ -37,13 +35,14 @@ const startExample = async (port: number, redisUrl: string): Promise<ChildProces
   throw new Error(`the example did not start: ${output.join("")}`)
 }
 
-describe.skipIf(!available)("the example in Chromium", () => {
+describe("the example in Chromium", () => {
   let redis: RedisServer
   let example: ChildProcess
   let browser: Browser
   let base: string
 
   beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does)`)
     redis = await startRedisServer()
     const port = await freePort()
     base = `http://127.0.0.1:${port}`
