@@ -120,6 +120,17 @@ export class SessionEvents extends Context.Reference<SessionEvents>()("effect-re
 }) {}
 
 /**
+ * The operations of {@link SessionEvents}.
+ *
+ * @example
+ * ```ts
+ * import { SessionEvents } from "effect-redis-sessions"
+ * import { Effect } from "effect"
+ *
+ * const listening = (events: SessionEvents.SessionEventsService) =>
+ *   events.active ? Effect.logInfo("session events are published") : Effect.logInfo("SessionEvents.layer() is not provided")
+ * ```
+ *
  * @since 0.3.0
  * @category models
  */

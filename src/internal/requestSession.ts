@@ -440,15 +440,9 @@ export class RequestSession {
   }
   bind(principal: string): Effect.Effect<void> {
     if (principal === "") return Effect.dieMessage("Session.bind needs a non-empty principal")
-    return Effect.zipRight(
-      this.writable(),
-      Effect.clockWith((clock) => {
-        this.principal = this.principalChange = principal
-        this.authenticated = this.authenticatedChange = clock.unsafeCurrentTimeMillis()
-        this.dirty = true
-        return Effect.void
-      })
-    )
+    return Effect.map(this.reauthenticated(), () => {
+      this.principal = this.principalChange = principal
+    })
   }
   reauthenticated(): Effect.Effect<void> {
     return Effect.zipRight(
@@ -635,34 +629,27 @@ export class RequestSession {
   private renew(failed: boolean): Effect.Effect<Outcome, SessionStoreError | SessionConflict | SessionTooLarge> {
     const old = this.sessionId!
     const { grace } = this.services.renewal!
-    const attempt = (remaining: number): Effect.Effect<Outcome, SessionStoreError> =>
-      Effect.flatMap(this.services.generate(this.services.options.idEncoding), (id) => {
-        if (!SessionId.isValid(id)) {
-          return Effect.dieMessage("The session id generator returned an id that is empty, too long or not cookie-safe")
-        }
-        return Effect.flatMap(this.services.store.renew(old, id, grace), (result) => {
+    const renewing = () => {
+      this.sessionId = undefined
+      return this.withNewId((id) =>
+        Effect.flatMap(this.services.store.renew(old, id, grace), (result): Effect.Effect<Outcome | undefined> => {
           switch (result) {
             case "Renewed": {
-              this.sessionId = id
               const renewed: SessionEventInput = { _tag: "Regenerated", principal: Option.fromNullable(this.principal) }
               return this.publishing([renewed], this.live(id, true))
             }
             case "Taken":
-              return remaining <= 1
-                ? Effect.dieMessage("The session id generator kept returning ids that are already in use")
-                : attempt(remaining - 1)
+              return Effect.succeed(undefined)
             case "Gone":
               return Effect.succeed(Ended)
             case "AlreadyRenewed":
               return Effect.succeed(Unchanged)
           }
         })
-      })
+      )
+    }
     const committed = this.dirty ? this.commitChanges(failed) : Effect.succeed<Outcome>(Unchanged)
-    return Effect.flatMap(
-      committed,
-      (outcome) => outcome._tag === "Ended" ? Effect.succeed(outcome) : attempt(CREATE_ATTEMPTS)
-    )
+    return Effect.flatMap(committed, (outcome) => outcome._tag === "Ended" ? Effect.succeed(outcome) : renewing())
   }
 
   private keepAlive(): Effect.Effect<Outcome> {
@@ -741,35 +728,42 @@ export class RequestSession {
       persistent: this.persistent,
       client: this.client === undefined ? undefined : clientOf(this.client.userAgent, this.client.address)
     }
-    const attempt = (
-      remaining: number
-    ): Effect.Effect<Outcome, SessionStoreError | SessionTooLarge> =>
-      Effect.flatMap(this.currentId(), (id) => {
-        if (!SessionId.isValid(id)) {
-          return Effect.dieMessage("The session id generator returned an id that is empty, too long or not cookie-safe")
-        }
-        return Effect.flatMap(
-          this.services.store.create(id, session, this.services.limits, this.replaces),
-          (created) => {
-            if (created) {
-              const principal = Option.fromNullable(this.principal)
-              return this.publishing(
-                [
-                  this.replaces === undefined ? { _tag: "Created", principal } : { _tag: "Regenerated", principal },
-                  ...this.rebinding()
-                ],
-                this.live(id, true)
-              )
-            }
-            if (remaining <= 1) {
-              return Effect.dieMessage("The session id generator kept returning ids that are already in use")
-            }
-            this.sessionId = undefined
-            return attempt(remaining - 1)
-          }
+    return this.withNewId((id) =>
+      Effect.flatMap(this.services.store.create(id, session, this.services.limits, this.replaces), (created) => {
+        if (!created) return Effect.succeed(undefined)
+        const principal = Option.fromNullable(this.principal)
+        return this.publishing(
+          [
+            this.replaces === undefined ? { _tag: "Created", principal } : { _tag: "Regenerated", principal },
+            ...this.rebinding()
+          ],
+          this.live(id, true)
         )
       })
-    return attempt(CREATE_ATTEMPTS)
+    )
+  }
+
+  /**
+   * Stores the session under the request's new id: `store` tries one id and answers what became of the session,
+   * or `undefined` when the id is taken, and another is drawn. A bad id, or ids that keep being taken, are defects.
+   */
+  private withNewId<E>(
+    store: (id: string) => Effect.Effect<Outcome | undefined, E>,
+    remaining = CREATE_ATTEMPTS
+  ): Effect.Effect<Outcome, E> {
+    return Effect.flatMap(this.currentId(), (id) => {
+      if (!SessionId.isValid(id)) {
+        return Effect.dieMessage("The session id generator returned an id that is empty, too long or not cookie-safe")
+      }
+      return Effect.flatMap(store(id), (outcome) => {
+        if (outcome !== undefined) return Effect.succeed(outcome)
+        if (remaining <= 1) {
+          return Effect.dieMessage("The session id generator kept returning ids that are already in use")
+        }
+        this.sessionId = undefined
+        return this.withNewId(store, remaining - 1)
+      })
+    })
   }
 }
 
