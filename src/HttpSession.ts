@@ -92,6 +92,8 @@ interface SessionCookie {
   readonly sign: (id: string) => string
   readonly attributes: Cookies.Cookie["options"]
   readonly expired: Cookies.Cookie
+  /** `expired`, serialized. */
+  readonly expiredHeader: string
   /** The services of the application, per store, sharing this cookie's verifier and its cache. */
   readonly services: WeakMap<SessionStore["Type"], Services>
 }
@@ -111,6 +113,11 @@ const sessionCookie = (options: SessionOptions): SessionCookie => {
       sameSite: options.cookieSameSite,
       partitioned: options.cookiePartitioned
     }
+    const expired = Cookies.unsafeMakeCookie(options.cookieName, "", {
+      ...attributes,
+      maxAge: Duration.zero,
+      expires: new Date(0)
+    })
     cookie = {
       incoming: (header) => {
         const values = cookieValues(header, options.cookieName)
@@ -127,11 +134,8 @@ const sessionCookie = (options: SessionOptions): SessionCookie => {
         return value
       },
       attributes,
-      expired: Cookies.unsafeMakeCookie(options.cookieName, "", {
-        ...attributes,
-        maxAge: Duration.zero,
-        expires: new Date(0)
-      }),
+      expired,
+      expiredHeader: Cookies.serializeCookie(expired),
       services: new WeakMap()
     }
     sessionCookies.set(options, cookie)
@@ -182,47 +186,62 @@ const uncacheable = (response: HttpServerResponse.HttpServerResponse) => {
     : HttpServerResponse.setHeader(response, "cache-control", "no-store")
 }
 
-/** The cookie the outcome of a commit calls for, on a response no shared cache keeps when it carries one. */
+/**
+ * `response` carrying `cookie`, kept out of shared caches. When the response has no other cookie the cookie goes
+ * out as a plain `Set-Cookie` header (`header`, or serialized here): the response's cookies are serialized and
+ * merged into its headers when it is written, which costs every logout and login about 2 µs more.
+ */
+const withCookie = (
+  response: HttpServerResponse.HttpServerResponse,
+  cookie: Cookies.Cookie,
+  header?: string
+): HttpServerResponse.HttpServerResponse => {
+  const uncached = uncacheable(response)
+  return uncached.headers["set-cookie"] === undefined && Cookies.isEmpty(uncached.cookies)
+    ? HttpServerResponse.setHeader(uncached, "set-cookie", header ?? Cookies.serializeCookie(cookie))
+    : HttpServerResponse.updateCookies(uncached, (cookies) => Cookies.setCookie(cookies, cookie))
+}
+
+/** The cookie the outcome of a commit calls for; `now` (epoch milliseconds) dates a cookie with a `Max-Age`. */
 const applyCookie = (
   response: HttpServerResponse.HttpServerResponse,
   outcome: Outcome,
-  session: RequestSession
-): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  session: RequestSession,
+  now: number
+): HttpServerResponse.HttpServerResponse => {
   const { options } = session.services
   const incoming = session.incoming ?? NoCookie
   switch (outcome._tag) {
     case "Unchanged":
-      return Effect.succeed(response)
-    case "Ended":
-      return Effect.succeed(
-        incoming.presented
-          ? HttpServerResponse.updateCookies(
-            uncacheable(response),
-            (cookies) => Cookies.setCookie(cookies, sessionCookie(options).expired)
-          )
-          : response
-      )
+      return response
+    case "Ended": {
+      if (!incoming.presented) return response
+      const { expired, expiredHeader } = sessionCookie(options)
+      return withCookie(response, expired, expiredHeader)
+    }
     case "Live": {
       const maxAge = outcome.persistent === undefined ? options.cookieMaxAge : Duration.seconds(outcome.persistent)
       const resend = outcome.isNew || incoming.stale || (outcome.renewed && maxAge !== undefined)
-      if (!resend) return Effect.succeed(response)
+      if (!resend) return response
       const { attributes, sign } = sessionCookie(options)
       const value = sign(outcome.id)
-      if (maxAge === undefined) {
-        return Effect.succeed(
-          HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, attributes)
+      return withCookie(
+        response,
+        Cookies.unsafeMakeCookie(
+          options.cookieName,
+          value,
+          maxAge === undefined
+            ? attributes
+            : { ...attributes, maxAge, expires: new Date(now + Duration.toMillis(maxAge)) }
         )
-      }
-      return Effect.clockWith((clock) =>
-        Effect.succeed(HttpServerResponse.unsafeSetCookie(uncacheable(response), options.cookieName, value, {
-          ...attributes,
-          maxAge,
-          expires: new Date(clock.unsafeCurrentTimeMillis() + Duration.toMillis(maxAge))
-        }))
       )
     }
   }
 }
+
+/** Whether turning `outcome` into a cookie needs the time. */
+const dated = (outcome: Outcome, options: SessionOptions) =>
+  outcome._tag === "Live" && (outcome.persistent !== undefined || options.cookieMaxAge !== undefined)
 
 const committed = (outcome: Outcome) => {
   const { commits } = SessionMetrics
@@ -230,17 +249,33 @@ const committed = (outcome: Outcome) => {
   return outcome.isNew ? commits.created : outcome.renewed ? commits.written : commits.unchanged
 }
 
-/** Commits the session and turns the outcome into the response: its cookie, or the error's response. */
+/** The response for `outcome`, counted. */
+const respond = (
+  session: RequestSession,
+  response: HttpServerResponse.HttpServerResponse,
+  outcome: Outcome
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  count(committed(outcome))
+  return dated(outcome, session.services.options)
+    ? Effect.clockWith((clock) =>
+      Effect.succeed(applyCookie(response, outcome, session, clock.unsafeCurrentTimeMillis()))
+    )
+    : Effect.succeed(applyCookie(response, outcome, session, 0))
+}
+
+/**
+ * Commits the session and turns the outcome into the response: its cookie, or the error's response. A session
+ * that needs no store call (unchanged, anonymous, invalidated) is answered at once.
+ */
 const finish = (
   session: RequestSession,
   response: HttpServerResponse.HttpServerResponse,
   failed: boolean
-): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  session.commit(failed).pipe(
-    Effect.flatMap((outcome) => {
-      count(committed(outcome))
-      return applyCookie(response, outcome, session)
-    }),
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  const settled = session.settled(failed)
+  if (settled !== undefined) return respond(session, response, settled)
+  return session.commit(failed).pipe(
+    Effect.flatMap((outcome) => respond(session, response, outcome)),
     Effect.catchAllCause((cause) => {
       const error = Cause.squash(cause)
       count(
@@ -259,6 +294,7 @@ const finish = (
       )
     })
   )
+}
 
 /** Starts the request's session (one small object until the handler uses it) and runs `f` with it. */
 const begin = <A, E, R>(

@@ -205,35 +205,33 @@ const makeService = (
   tracing: boolean
 ) => {
   const deadline = commandTimeout + 50
-  const call = <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>): Effect.Effect<A, RedisError> =>
+  /** `f` on the client; `fallback`, when given, runs instead once when `f` fails with `NOSCRIPT`. */
+  const call = <A>(
+    operation: string,
+    f: (client: Redis | Cluster) => Promise<A>,
+    fallback?: (client: Redis | Cluster) => Promise<A>
+  ): Effect.Effect<A, RedisError> =>
     Effect.async<A, RedisError>((resume) => {
       const started = performance.now()
+      const timer = ownDeadline ? setTimeout(() => fail(new DeadlineExceeded()), deadline) : undefined
       const settle = (result: Effect.Effect<A, RedisError>) => {
+        if (timer !== undefined) clearTimeout(timer)
         count(latencyOf(operation), performance.now() - started)
         resume(result)
       }
       const fail = (cause: unknown) => settle(Effect.fail(classify(client, operation, cause)))
-      let promise: Promise<A>
-      try {
-        promise = f(client)
-      } catch (cause) {
-        return fail(cause)
-      }
-      if (!ownDeadline) {
-        promise.then((value) => settle(Effect.succeed(value)), fail)
-        return
-      }
-      const timer = setTimeout(() => fail(new DeadlineExceeded()), deadline)
-      promise.then(
-        (value) => {
-          clearTimeout(timer)
-          settle(Effect.succeed(value))
-        },
-        (cause) => {
-          clearTimeout(timer)
+      const succeed = (value: A) => settle(Effect.succeed(value))
+      const attempt = (run: (client: Redis | Cluster) => Promise<A>, retry: typeof fallback) => {
+        try {
+          run(client).then(succeed, (cause) =>
+            retry !== undefined && cause instanceof Error && cause.message.startsWith("NOSCRIPT")
+              ? attempt(retry, undefined)
+              : fail(cause))
+        } catch (cause) {
           fail(cause)
         }
-      )
+      }
+      attempt(f, fallback)
     })
   const server = serverAttributes(client)
   /** A span named `name`: `EVALSHA <script>` for a script, the caller's operation name otherwise. */
@@ -241,9 +239,10 @@ const makeService = (
     name: string,
     operation: string,
     attributes: Record<string, string>,
-    f: (client: Redis | Cluster) => Promise<A>
+    f: (client: Redis | Cluster) => Promise<A>,
+    fallback?: (client: Redis | Cluster) => Promise<A>
   ) =>
-    call(operation, f).pipe(
+    call(operation, f, fallback).pipe(
       Effect.tapError((error) => Effect.annotateCurrentSpan(errorAttributes(error))),
       Effect.withSpan(name, { kind: "client", attributes: { ...server, ...attributes }, captureStackTrace: false })
     )
@@ -267,20 +266,18 @@ const makeService = (
           )
       ),
     eval: (operation, script, keys, args) => {
-      const evaluate = (c: Redis | Cluster) =>
-        c.evalsha(script.sha, keys.length, ...keys, ...args).catch((error) =>
-          error instanceof Error && error.message.startsWith("NOSCRIPT")
-            ? c.eval(script.source, keys.length, ...keys, ...args)
-            : Promise.reject(error)
-        )
+      const bySha = (c: Redis | Cluster) => c.evalsha(script.sha, keys.length, ...keys, ...args)
+      // a server that restarted or flushed its scripts answers NOSCRIPT: send the script itself, once
+      const bySource = (c: Redis | Cluster) => c.eval(script.source, keys.length, ...keys, ...args)
       return tracing
         ? traced(
           `EVALSHA ${operation}`,
           operation,
           { "db.operation.name": "EVALSHA", "db.stored_procedure.name": operation },
-          evaluate
+          bySha,
+          bySource
         )
-        : call(operation, evaluate)
+        : call(operation, bySha, bySource)
     }
   })
 }

@@ -360,7 +360,10 @@ export class RequestSession {
     return encoded === undefined ? Option.none() : Option.some(this.services.codec.decode(encoded))
   }
 
+  /** `f` of the current data, at once when it is already known (every read after the first). */
   private read<A>(f: (data: ReadonlyMap<string, string>) => A): Effect.Effect<A, SessionStoreError> {
+    this.begin()
+    if (this.current !== undefined) return Effect.sync(() => f(this.current!))
     return Effect.map(this.ready(), () => f(this.current!))
   }
 
@@ -504,19 +507,25 @@ export class RequestSession {
       : doomed.length === 1
       ? store.remove(doomed[0]!)
       : Effect.void
-    const ended = doomed.length === 0 ? removal : this.publishing(
-      [{ _tag: "Invalidated", principal: Option.fromNullable(this.principal) }],
-      Effect.tapError(removal, (error) => Effect.sync(() => countStoreError(error)))
-    )
-    return Effect.map(ended, () => {
-      this.phase = "Invalidated"
-      this.sessionId =
-        this.stored =
-        this.current =
-        this.replaces =
-          undefined
-      this.changes = new Map()
-      this.cleared = this.dirty = false
+    const principal = this.principal
+    return Effect.matchEffect(removal, {
+      onFailure: (error) => {
+        countStoreError(error)
+        return Effect.fail(error)
+      },
+      onSuccess: () => {
+        this.phase = "Invalidated"
+        this.sessionId =
+          this.stored =
+          this.current =
+          this.replaces =
+            undefined
+        this.changes.clear()
+        this.cleared = this.dirty = false
+        return doomed.length === 0
+          ? Effect.void
+          : this.published({ _tag: "Invalidated", principal: Option.fromNullable(principal) })
+      }
     })
   }
   regenerate(): Effect.Effect<void, SessionStoreError> {
@@ -538,6 +547,12 @@ export class RequestSession {
         this.timeout = this.timeoutChange = seconds
         this.dirty = true
       }))
+  }
+
+  /** Counts `event`, and publishes it when anybody listens. */
+  private published(event: SessionEventInput): Effect.Effect<void> {
+    countEvent(event)
+    return this.services.events === undefined ? Effect.void : this.services.events.publish(event)
   }
 
   /** `effect`, then the `events` it led to: counted, and published when anybody listens. */
@@ -566,6 +581,25 @@ export class RequestSession {
   // commit
   // -------------------------------------------------------------------------
 
+  /** What became of the session when that needs no store call; `undefined` when it needs {@link commit}. */
+  settled(failed: boolean): Outcome | undefined {
+    switch (this.phase) {
+      case "Unloaded":
+        return this.dirty ? undefined : Unchanged
+      case "Existing":
+        return undefined
+      case "Fresh":
+        return this.storesFresh(failed) || this.replaces !== undefined ? undefined : Ended
+      case "Invalidated":
+        return Ended
+    }
+  }
+
+  /** A session made in this request is stored when it holds something, unless the handler failed. */
+  private storesFresh(failed: boolean): boolean {
+    return this.dirty && (!failed || this.services.options.cookieOnException)
+  }
+
   /**
    * Writes what the request changed (one store call) and says what became of the session.
    * `failed`: the handler failed (for `cookie_on_exception`).
@@ -573,9 +607,9 @@ export class RequestSession {
   commit(
     failed: boolean
   ): Effect.Effect<Outcome, SessionStoreError | SessionConflict | SessionTooLarge> {
+    const settled = this.settled(failed)
+    if (settled !== undefined) return Effect.succeed(settled)
     switch (this.phase) {
-      case "Unloaded":
-        return this.dirty ? this.commitChanges(failed) : Effect.succeed(Unchanged)
       case "Existing":
         if (this.services.renewal !== undefined && !this.passive && !failed) {
           return Effect.clockWith((clock) =>
@@ -588,12 +622,11 @@ export class RequestSession {
         }
         return this.dirty ? this.commitChanges(failed) : this.keepAlive()
       case "Fresh":
-        if (this.dirty && (!failed || this.services.options.cookieOnException)) return this.createFresh()
-        return this.replaces === undefined
-          ? Effect.succeed(Ended)
-          : Effect.as(this.services.store.remove(this.replaces), Ended)
-      case "Invalidated":
-        return Effect.succeed(Ended)
+        return this.storesFresh(failed)
+          ? this.createFresh()
+          : Effect.as(this.services.store.remove(this.replaces!), Ended)
+      default:
+        return this.commitChanges(failed)
     }
   }
 
