@@ -24,6 +24,7 @@ import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -202,12 +203,11 @@ const withCookie = (
     : HttpServerResponse.updateCookies(uncached, (cookies) => Cookies.setCookie(cookies, cookie))
 }
 
-/** The cookie the outcome of a commit calls for; `now` (epoch milliseconds) dates a cookie with a `Max-Age`. */
+/** The cookie the outcome of a commit calls for. */
 const applyCookie = (
   response: HttpServerResponse.HttpServerResponse,
   outcome: Outcome,
-  session: RequestSession,
-  now: number
+  session: RequestSession
 ): HttpServerResponse.HttpServerResponse => {
   const { options } = session.services
   const incoming = session.incoming ?? NoCookie
@@ -232,16 +232,12 @@ const applyCookie = (
           value,
           maxAge === undefined
             ? attributes
-            : { ...attributes, maxAge, expires: new Date(now + Duration.toMillis(maxAge)) }
+            : { ...attributes, maxAge, expires: new Date(session.now() + Duration.toMillis(maxAge)) }
         )
       )
     }
   }
 }
-
-/** Whether turning `outcome` into a cookie needs the time. */
-const dated = (outcome: Outcome, options: SessionOptions) =>
-  outcome._tag === "Live" && (outcome.persistent !== undefined || options.cookieMaxAge !== undefined)
 
 const committed = (outcome: Outcome) => {
   const { commits } = SessionMetrics
@@ -256,11 +252,7 @@ const respond = (
   outcome: Outcome
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   count(committed(outcome))
-  return dated(outcome, session.services.options)
-    ? Effect.clockWith((clock) =>
-      Effect.succeed(applyCookie(response, outcome, session, clock.unsafeCurrentTimeMillis()))
-    )
-    : Effect.succeed(applyCookie(response, outcome, session, 0))
+  return Effect.succeed(applyCookie(response, outcome, session))
 }
 
 /**
@@ -305,12 +297,13 @@ const begin = <A, E, R>(
     const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
     // the header, not the request: the state is the value of a WeakMap keyed by the request's source, and a
     // value that refers to its key cost every request about 45 µs in the benchmark (bench/profiling.md)
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const session = services.options.recordClient
-      ? new RequestSession(services, request.headers.cookie, {
+      ? new RequestSession(services, clock, request.headers.cookie, {
         userAgent: request.headers["user-agent"],
         address: Option.getOrUndefined(request.remoteAddress)
       })
-      : new RequestSession(services, request.headers.cookie)
+      : new RequestSession(services, clock, request.headers.cookie)
     attach(request, session)
     return f(session)
   })

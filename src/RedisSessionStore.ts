@@ -543,7 +543,6 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       })
 
   /** Creates `key`, then deletes `replaced` only if that worked: one script where both keys share a node. */
-  /** Creates `key`, then deletes `replaced` only if that worked: one script where both keys share a node. */
   const createReplacing = (key: string, args: Array<string | number>, replaced: string) => {
     if (!cluster || slotOf(key) === slotOf(replaced)) {
       return Effect.map(redis.eval("replace", REPLACE, [key, replaced], args), (reply) => reply as Array<unknown>)
@@ -705,8 +704,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         const target = String(principal)
         return follow && sessionName.test(target) ? removeKey(prefix + target, target, false) : Effect.succeed(false)
       }
-      const done = Effect.as(redis.confirmWrites(key), existed === 1)
-      return existed === 1 ? Effect.zipRight(unindex(String(principal), [handle]), done) : done
+      const confirmed = redis.confirmWrites(key)
+      if (existed !== 1 || principal === "") return Effect.as(confirmed, existed === 1)
+      return Effect.as(Effect.zipRight(unindex(String(principal), [handle]), confirmed), true)
     })
 
   const remove = (id: string) => removeKey(keyOf(id), digest(id), true)

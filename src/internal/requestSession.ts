@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -149,11 +150,13 @@ export class RequestSession {
   private waiters: Deferred.Deferred<void, SessionStoreError> | undefined
 
   /**
-   * `source`: what the HTTP layer hands over to read the cookie from (the `Cookie` header); `client`: the
-   * `User-Agent` header and remote address, only when `record_client` is on.
+   * `clock`: the clock of the fiber serving the request; `source`: what the HTTP layer hands over to read the
+   * cookie from (the `Cookie` header); `client`: the `User-Agent` header and remote address, only when
+   * `record_client` is on.
    */
   constructor(
     readonly services: Services,
+    private readonly clock: Clock.Clock,
     private readonly source: string | undefined,
     private readonly client?: { readonly userAgent: string | undefined; readonly address: string | undefined }
   ) {
@@ -196,10 +199,13 @@ export class RequestSession {
   }
 
   private fresh(): Effect.Effect<void> {
-    return Effect.clockWith((clock) => {
-      this.startFresh(clock.unsafeCurrentTimeMillis())
-      return Effect.void
-    })
+    this.startFresh(this.now())
+    return Effect.void
+  }
+
+  /** Epoch milliseconds on the clock of the fiber that serves the request (a `TestClock` in tests). */
+  now(): number {
+    return this.clock.unsafeCurrentTimeMillis()
   }
 
   /** Makes the data readable: loads an Unloaded session, starts a new one after invalidate or when none came. */
@@ -226,26 +232,25 @@ export class RequestSession {
         this.settle(Effect.failCause(cause))
         return Effect.failCause(cause)
       },
-      onSuccess: (loaded) =>
-        Effect.clockWith((clock) => {
-          const verdict = this.apply(id, loaded, clock.unsafeCurrentTimeMillis())
-          if (verdict !== "Skipped") count(loadOutcomes[verdict])
-          this.settle(Effect.void)
-          // the request may have moved on meanwhile (invalidated it): then it starts afresh
-          const readable = this.current === undefined ? this.ready() : Effect.void
-          switch (verdict) {
-            case "Undecodable":
-              return Effect.zipRight(
-                Effect.logWarning("Unreadable session record ignored: a value does not decode"),
-                readable
-              )
-            case "Missing":
-            case "Expired":
-              return this.publishing([{ _tag: "ExpiredOnRead" }], readable)
-            default:
-              return readable
-          }
-        })
+      onSuccess: (loaded) => {
+        const verdict = this.apply(id, loaded, this.now())
+        if (verdict !== "Skipped") count(loadOutcomes[verdict])
+        this.settle(Effect.void)
+        // the request may have moved on meanwhile (invalidated it): then it starts afresh
+        const readable = this.current === undefined ? this.ready() : Effect.void
+        switch (verdict) {
+          case "Undecodable":
+            return Effect.zipRight(
+              Effect.logWarning("Unreadable session record ignored: a value does not decode"),
+              readable
+            )
+          case "Missing":
+          case "Expired":
+            return this.publishing([{ _tag: "ExpiredOnRead" }], readable)
+          default:
+            return readable
+        }
+      }
     })
   }
 
@@ -448,27 +453,22 @@ export class RequestSession {
     })
   }
   reauthenticated(): Effect.Effect<void> {
-    return Effect.zipRight(
-      this.writable(),
-      Effect.clockWith((clock) => {
-        this.authenticated = this.authenticatedChange = clock.unsafeCurrentTimeMillis()
-        this.dirty = true
-        return Effect.void
-      })
-    )
+    return Effect.map(this.writable(), () => {
+      this.authenticated = this.authenticatedChange = this.now()
+      this.dirty = true
+    })
   }
   /** Epoch milliseconds of the last authentication, if any. */
   authenticatedAt(): Effect.Effect<number | undefined, SessionStoreError> {
     return this.read(() => this.authenticated)
   }
   requireFresh(maxAge: Duration.Duration): Effect.Effect<void, SessionStoreError | SessionNotFresh> {
-    return Effect.flatMap(this.ready(), () =>
-      Effect.clockWith((clock) => {
-        const at = this.authenticated
-        return at !== undefined && clock.unsafeCurrentTimeMillis() - at <= Duration.toMillis(maxAge)
-          ? Effect.void
-          : Effect.fail(new SessionNotFresh({ maxAge: Duration.format(maxAge) }))
-      }))
+    return Effect.flatMap(this.ready(), () => {
+      const at = this.authenticated
+      return at !== undefined && this.now() - at <= Duration.toMillis(maxAge)
+        ? Effect.void
+        : Effect.fail(new SessionNotFresh({ maxAge: Duration.format(maxAge) }))
+    })
   }
   /** Loads the session first: its cookie's life depends on its absolute deadline. */
   rememberMe(duration: Duration.DurationInput): Effect.Effect<void, InvalidTimeout | SessionStoreError> {
@@ -611,14 +611,8 @@ export class RequestSession {
     if (settled !== undefined) return Effect.succeed(settled)
     switch (this.phase) {
       case "Existing":
-        if (this.services.renewal !== undefined && !this.passive && !failed) {
-          return Effect.clockWith((clock) =>
-            this.renewalDue(clock.unsafeCurrentTimeMillis())
-              ? this.renew(failed)
-              : this.dirty
-              ? this.commitChanges(failed)
-              : this.keepAlive()
-          )
+        if (this.services.renewal !== undefined && !this.passive && !failed && this.renewalDue(this.now())) {
+          return this.renew(failed)
         }
         return this.dirty ? this.commitChanges(failed) : this.keepAlive()
       case "Fresh":
@@ -637,16 +631,7 @@ export class RequestSession {
 
   /** The outcome of a write that stored the session `id` and extended its life. */
   private live(id: string, isNew: boolean): Effect.Effect<Outcome> {
-    if (!this.persistent) return Effect.succeed({ _tag: "Live", id, isNew, renewed: true, persistent: undefined })
-    return Effect.clockWith((clock) =>
-      Effect.succeed({
-        _tag: "Live",
-        id,
-        isNew,
-        renewed: true,
-        persistent: this.cookieLife(clock.unsafeCurrentTimeMillis())
-      })
-    )
+    return Effect.succeed({ _tag: "Live", id, isNew, renewed: true, persistent: this.cookieLife(this.now()) })
   }
 
   /** Whether the loaded session's id is older than `renewal_interval` (never when loaded through a forward). */
@@ -689,18 +674,16 @@ export class RequestSession {
     const stored = this.stored!
     const id = this.sessionId!
     if (stored.forwarded === true) return Effect.succeed(Unchanged)
-    return Effect.clockWith((clock) => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const target = lifetime(now, stored.timeout, stored.absoluteDeadline)
-      const slide = !this.passive && target - stored.ttl > stored.timeout * 1000 * TOUCH_SLACK
-      const outcome: Outcome = { _tag: "Live", id, isNew: false, renewed: slide, persistent: this.cookieLife(now) }
-      if (!slide) return Effect.succeed(outcome)
-      return this.services.store.touch(id, target).pipe(
-        Effect.catchAll((error) => Effect.logDebug("Session TTL refresh failed", error)),
-        Effect.forkDaemon,
-        Effect.as(outcome)
-      )
-    })
+    const now = this.now()
+    const target = lifetime(now, stored.timeout, stored.absoluteDeadline)
+    const slide = !this.passive && target - stored.ttl > stored.timeout * 1000 * TOUCH_SLACK
+    const outcome: Outcome = { _tag: "Live", id, isNew: false, renewed: slide, persistent: this.cookieLife(now) }
+    if (!slide) return Effect.succeed(outcome)
+    return this.services.store.touch(id, target).pipe(
+      Effect.catchAll((error) => Effect.logDebug("Session TTL refresh failed", error)),
+      Effect.forkDaemon,
+      Effect.as(outcome)
+    )
   }
 
   private changeSet(): Changes {
@@ -741,10 +724,8 @@ export class RequestSession {
         return Effect.as(Effect.logWarning("Session ended while the request ran; its changes were dropped"), Ended)
       }
       // written without reading, to a session that had already ended
-      return Effect.clockWith((clock) => {
-        this.replaceEnded(clock.unsafeCurrentTimeMillis())
-        return this.commit(failed)
-      })
+      this.replaceEnded(this.now())
+      return this.commit(failed)
     })
   }
 
