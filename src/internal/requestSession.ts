@@ -60,6 +60,8 @@ export type Outcome =
 const Unchanged: Outcome = { _tag: "Unchanged" }
 const Ended: Outcome = { _tag: "Ended" }
 const NoEvents: ReadonlyArray<SessionEventInput> = []
+/** The data of a session made in this request, until its first change; also no changes yet (never written to). */
+const Empty: ReadonlyMap<string, never> = new Map<string, never>()
 const loadOutcomes = {
   Live: SessionMetrics.loads.live,
   Missing: SessionMetrics.loads.missing,
@@ -121,9 +123,9 @@ export class RequestSession {
   private stored: StoredSession | undefined
   /** The current data, encoded; `undefined` until it is known (Unloaded, Invalidated, Fresh before use). */
   private current: ReadonlyMap<string, string> | undefined
-  /** `current` is the loaded record's own map: copied before the first change. */
+  /** `current` is the loaded record's own map, or `Empty`: copied before the first change. */
   private shared = false
-  private changes = new Map<string, Change>()
+  private changes: ReadonlyMap<string, Change> = Empty
   private cleared = false
   private dirty = false
   private timeoutChange: number | undefined
@@ -183,9 +185,9 @@ export class RequestSession {
     this.phase = "Fresh"
     this.sessionId = undefined
     this.stored = undefined
-    this.current = new Map()
-    this.shared = false
-    this.changes = new Map()
+    this.current = Empty
+    this.shared = true
+    this.changes = Empty
     this.cleared = false
     this.dirty = false
     this.timeoutChange = undefined
@@ -279,8 +281,8 @@ export class RequestSession {
     this.principal = this.principalChange ?? stored!.principal
     this.authenticated = this.authenticatedChange ?? stored!.authenticated
     this.persistent = this.persistentChange ?? stored!.persistent === true
-    this.current = this.cleared ? new Map() : stored!.fields
-    this.shared = !this.cleared
+    this.current = this.cleared ? Empty : stored!.fields
+    this.shared = true
     for (const [k, v] of this.changes) applyChange(this.data(), k, v)
     return verdict
   }
@@ -305,7 +307,7 @@ export class RequestSession {
     for (const [k, v] of changes) {
       if (v === REMOVED) continue
       this.data().set(k, v)
-      this.changes.set(k, v)
+      this.record(k, v)
     }
     this.dirty = hasValues(changes)
     if (timeoutChange !== undefined) this.timeout = this.timeoutChange = timeoutChange
@@ -330,8 +332,14 @@ export class RequestSession {
     return this.current as Map<string, string>
   }
 
+  /** Notes a change to write at commit. */
+  private record(key: string, value: Change) {
+    if (this.changes === Empty) this.changes = new Map()
+    ;(this.changes as Map<string, Change>).set(key, value)
+  }
+
   private write(key: string, value: Change) {
-    this.changes.set(key, value)
+    this.record(key, value)
     this.dirty = true
     if (this.current !== undefined) applyChange(this.data(), key, value)
   }
@@ -365,11 +373,14 @@ export class RequestSession {
     return encoded === undefined ? Option.none() : Option.some(this.services.codec.decode(encoded))
   }
 
-  /** `f` of the current data, at once when it is already known (every read after the first). */
+  /** `f` once the data is readable: at once when it already is (a new session, every read after the first). */
+  private readable<A, E>(f: () => Effect.Effect<A, E>): Effect.Effect<A, E | SessionStoreError> {
+    const ready = this.ready()
+    return this.current !== undefined ? f() : Effect.flatMap(ready, f)
+  }
+
   private read<A>(f: (data: ReadonlyMap<string, string>) => A): Effect.Effect<A, SessionStoreError> {
-    this.begin()
-    if (this.current !== undefined) return Effect.sync(() => f(this.current!))
-    return Effect.map(this.ready(), () => f(this.current!))
+    return this.readable(() => Effect.succeed(f(this.current!)))
   }
 
   // -------------------------------------------------------------------------
@@ -391,7 +402,7 @@ export class RequestSession {
     return this.read(() => this.timeout)
   }
   get(key: SessionKey<any, any> | string): Effect.Effect<Option.Option<any>, SessionStoreError> {
-    if (isSessionKey(key)) return Effect.flatMap(this.ready(), () => this.decode(key, this.current!.get(key.name)))
+    if (isSessionKey(key)) return this.readable(() => this.decode(key, this.current!.get(key.name)))
     return this.read((data) => this.decodeJson(data.get(key)))
   }
   set(key: SessionKey<any, any> | string, value: unknown): Effect.Effect<void, SessionEncodeError> {
@@ -425,9 +436,9 @@ export class RequestSession {
     return Effect.map(this.writable(), () => {
       if (this.current !== undefined && this.current.size === 0 && !this.cleared) return
       this.cleared = true
-      this.changes.clear()
-      if (this.current !== undefined) this.current = new Map()
-      this.shared = false
+      this.changes = Empty
+      if (this.current !== undefined) this.current = Empty
+      this.shared = true
       this.dirty = true
     })
   }
@@ -520,7 +531,7 @@ export class RequestSession {
           this.current =
           this.replaces =
             undefined
-        this.changes.clear()
+        this.changes = Empty
         this.cleared = this.dirty = false
         return doomed.length === 0
           ? Effect.void
@@ -533,7 +544,7 @@ export class RequestSession {
     return Effect.map(this.ready(), () => {
       if (this.phase === "Existing") {
         this.replaces = this.sessionId
-        for (const [k, v] of this.current!) this.changes.set(k, v)
+        for (const [k, v] of this.current!) this.record(k, v)
         this.phase = "Fresh"
         this.stored = undefined
         this.dirty = true
