@@ -36,7 +36,7 @@ const intFromEnv = (name: string, fallback: number): number => {
  * BENCH_BUDGET_S, BENCH_HEAP_REQUESTS and BENCH_HEAP_MAX_S.
  */
 export const readConfig = (): BenchConfig => ({
-  rounds: intFromEnv("BENCH_ROUNDS", 8),
+  rounds: intFromEnv("BENCH_ROUNDS", 12),
   requests: intFromEnv("BENCH_REQUESTS", 3000),
   maxMs: intFromEnv("BENCH_MAX_MS", 2000),
   warmup: intFromEnv("BENCH_WARMUP", 300),

@@ -163,8 +163,11 @@ export const renderReport = (results: BenchResults): string => {
       + " sent raw through ioredis (one `Effect.tryPromise` per call, no cookie handling): `/read` 1 (HGETALL),"
       + " `/write` 2 (HGETALL, then HSET), `/login` 2 (HGETALL, then HSET + PEXPIRE + DEL in one pipeline),"
       + " `/logout` 1 (DEL). On `/none` and `/anon` it sends nothing, so these two are held to `effect-none`."
-      + ` Medians over the rounds of this run: CPU per request of ${ours} minus the floor's, and ${ours}' requests`
-      + " per second divided by the floor's.",
+      + " Every round measures each route on every server before the next route, so a server and its floor run"
+      + ` seconds apart: *above floor* is the median over the rounds of ${ours}' CPU per request minus the floor's in`
+      + ` the same round, and the throughput ratio the median of ${ours}' requests per second divided by the floor's`
+      + " in the same round (the two CPU columns are each server's own median, so they need not differ by exactly"
+      + " that much).",
     "",
     floor.length === 0 ? "Not measured." : table(
       [

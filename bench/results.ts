@@ -24,6 +24,8 @@ export interface RouteSummary {
   /** Measured bursts that hit their time limit before sending all their requests. */
   readonly cappedBursts: number
   readonly commands: CommandCount
+  /** The sample of every round, in round order. */
+  readonly samples: ReadonlyArray<Sample>
 }
 
 /** Everything measured on one server. */
@@ -90,7 +92,8 @@ export const summarize = (records: ReadonlyArray<PeerRecord>, requests: number):
         cpuSpread: spread((sample) => sample.cpuUsPerRequest),
         failed: samples.reduce((sum, sample) => sum + sample.failed, 0),
         cappedBursts: samples.filter((sample) => sample.completed + sample.failed < requests).length,
-        commands: record.commands.get(route) ?? { topLevel: NaN, inScript: NaN, byName: new Map() }
+        commands: record.commands.get(route) ?? { topLevel: NaN, inScript: NaN, byName: new Map() },
+        samples
       })
     }
     return {
@@ -131,9 +134,9 @@ export interface FloorRow {
   readonly target: FloorTarget
   readonly cpuUsPerRequest: number
   readonly referenceCpuUsPerRequest: number
-  /** `cpuUsPerRequest - referenceCpuUsPerRequest`. */
+  /** The median over the rounds of the round's CPU per request minus the reference's in the same round. */
   readonly cpuUsAbove: number
-  /** Requests per second of the session server divided by the reference's. */
+  /** The median over the rounds of the round's requests per second divided by the reference's. */
   readonly throughputRatio: number
   readonly cpuMet: boolean
   readonly throughputMet: boolean
@@ -149,8 +152,10 @@ export const aboveFloor = (summaries: ReadonlyArray<PeerSummary>, summary: PeerS
     const measured = summaries.find((other) => other.peer === reference)?.routes.get(route)
     if (measured === undefined) return []
     const own = summary.routes.get(route)!
-    const cpuUsAbove = own.cpuUsPerRequest - measured.cpuUsPerRequest
-    const throughputRatio = own.requestsPerSecond / measured.requestsPerSecond
+    const rounds = own.samples.map((sample, i) => [sample, measured.samples[i]] as const)
+      .filter((pair): pair is readonly [Sample, Sample] => pair[1] !== undefined)
+    const cpuUsAbove = median(rounds.map(([mine, theirs]) => mine.cpuUsPerRequest - theirs.cpuUsPerRequest))
+    const throughputRatio = median(rounds.map(([mine, theirs]) => mine.requestsPerSecond / theirs.requestsPerSecond))
     return [{
       route,
       reference,

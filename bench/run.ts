@@ -120,16 +120,21 @@ const main = async () => {
     }
     const roundStartS = elapsedS()
     const order = measured.map((_, i) => measured[(i + round) % measured.length]!)
-    for (const { samples, target } of order) {
-      const line: Array<string> = []
-      for (const route of routes) {
+    const lines = new Map(order.map(({ target }) => [target, [] as Array<string>]))
+    // route by route, so that a server and the floor it is held to are measured close together in time
+    for (const route of routes) {
+      for (const { samples, target } of order) {
         const sample = await measureBurst(target, route, config)
         samples.set(route, [...(samples.get(route) ?? []), sample])
-        line.push(`/${route} ${sample.requestsPerSecond.toFixed(0)}/s ${sample.cpuUsPerRequest.toFixed(0)}µs`)
+        lines.get(target)!.push(
+          `/${route} ${sample.requestsPerSecond.toFixed(0)}/s ${sample.cpuUsPerRequest.toFixed(0)}µs`
+        )
         if (sample.failed > 0) {
           log(`  ${target.server.peer.name} /${route}: ${sample.failed} failed: ${sample.firstError}`)
         }
       }
+    }
+    for (const [target, line] of lines) {
       log(`round ${round + 1}/${config.rounds} ${target.server.peer.name}: ${line.join(", ")}`)
     }
     roundsRun++
