@@ -1,7 +1,8 @@
 /**
  * `npx tsx bench/profile.ts <route> [requests]`: runs the effect-redis-sessions benchmark server under
  * `--cpu-prof` on a private redis-server, sends `requests` requests (default 30,000) of one route, then
- * prints the CPU per request and the hottest functions by self time during the burst. `PROFILE_GC=1` forces
+ * prints the CPU per request and the hottest functions by self time during the burst, then the same time by where
+ * the code lives (the Effect runtime, Node, native code, this library, ...). `PROFILE_GC=1` forces
  * a full garbage collection before the burst, `PROFILE_CPU=0` measures the CPU per request without the profiler; `PROFILE_PATH=/read` sends that path with the route's cookies, `PROFILE_SERVER=effect-floor` profiles another
  * server of `bench/peers.ts`. The profile itself is left in `bench/.profiles/`.
  */
@@ -35,20 +36,39 @@ interface Profile {
 /** Microseconds on the monotonic clock V8 stamps its profiles with. */
 const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n)
 
+type CallFrame = Node["callFrame"]
+
+/** A function and where it is: `name file:line`. */
+const functionOf = ({ functionName, lineNumber, url }: CallFrame) =>
+  `${functionName || "(anonymous)"} ${
+    url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/(src|dist|bench)\//, "$1/")
+  }:${lineNumber + 1}`
+
+/** Where code lives: the Effect runtime, @effect/platform, ioredis, Node's own JavaScript, this library, ... */
+const placeOf = ({ functionName, url }: CallFrame) => {
+  if (functionName === "(garbage collector)") return "garbage collection"
+  if (functionName === "(idle)" || functionName === "(program)") return "idle / V8 program"
+  if (url === "") return "native code (socket writes, parsers)"
+  if (url.includes("node_modules/effect/")) return "the Effect runtime"
+  if (url.includes("node_modules/@effect/")) return "@effect/platform"
+  if (url.includes("node_modules/ioredis/")) return "ioredis"
+  if (url.startsWith("node:")) return "Node's own JavaScript"
+  if (!url.includes("node_modules/")) return "this library (and the benchmark server)"
+  return url.replace(/^.*node_modules\//, "").split("/")[0]!
+}
+
 /**
- * Self time per function, summed over the samples of a V8 CPU profile taken between `from` and `to`
- * (monotonic microseconds), largest first.
+ * Self time per `key` (a function, or where its code lives), summed over the samples of a V8 CPU profile taken
+ * between `from` and `to` (monotonic microseconds), largest first.
  */
-const hottest = (profile: Profile, from: number, to: number, top: number) => {
+const hottest = (profile: Profile, from: number, to: number, top: number, key: (frame: CallFrame) => string) => {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const self = new Map<string, number>()
   let time = profile.startTime
   profile.samples.forEach((id, i) => {
     time += profile.timeDeltas[i] ?? 0
     if (time < from || time > to) return
-    const { callFrame } = byId.get(id)!
-    const file = callFrame.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/(src|dist|bench)\//, "$1/")
-    const name = `${callFrame.functionName || "(anonymous)"} ${file}:${callFrame.lineNumber + 1}`
+    const name = key(byId.get(id)!.callFrame)
     self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0))
   })
   const total = Array.from(self.values()).reduce((a, b) => a + b, 0)
@@ -120,13 +140,15 @@ const run = async () => {
     .filter((f) => f.endsWith(".cpuprofile"))
     .sort((a, b) => statSync(directory + b).size - statSync(directory + a).size)[0]!
   const profile = JSON.parse(readFileSync(directory + main, "utf8")) as Profile
-  console.table(
-    hottest(profile, window.from, window.to, 40).map(({ micros, name, share }) => ({
-      function: name,
-      "self %": (share * 100).toFixed(1),
-      "µs per request": (micros / window.completed).toFixed(2)
-    }))
-  )
+  for (const [column, key, top] of [["function", functionOf, 40], ["where", placeOf, 12]] as const) {
+    console.table(
+      hottest(profile, window.from, window.to, top, key).map(({ micros, name, share }) => ({
+        [column]: name,
+        "self %": (share * 100).toFixed(1),
+        "µs per request": (micros / window.completed).toFixed(2)
+      }))
+    )
+  }
 }
 
 run().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 import type { BarChart } from "./chart.js"
 import { repetitions } from "./lost-updates.js"
 import { heapBurst, heapReadings } from "./measure.js"
-import { ours, type Route, routes } from "./peers.js"
+import { baselineOf, floorOf, ours, type Route, routes } from "./peers.js"
 import type { CommandCount } from "./redis-probe.js"
 import {
   aboveFloor,
@@ -67,8 +67,15 @@ export const versusLeanest = (
   const other = results.peers.find((p) => p.peer.name === leanest)
   if (mine === undefined || other === undefined) return undefined
   const layer = (peer: PeerSummary, name: Route) => route(peer, name).layerCpuUsPerRequest
+  // what the Redis round trips alone cost this framework: no session layer on it can cost less
+  const floor = results.peers.find((p) => p.peer === floorOf(mine.peer))
+  const baseline = results.peers.find((p) => p.peer === baselineOf(mine.peer))
+  const floorAlone = (name: Route) =>
+    floor === undefined || baseline === undefined
+      ? ""
+      : ` (the floor alone ${number(route(floor, name).cpuUsPerRequest - route(baseline, name).cpuUsPerRequest, 1)})`
   const figures = routes.map((name) =>
-    `/${name} ${number(layer(mine, name), 1)} vs ${number(layer(other, name), 1)} µs`
+    `/${name} ${number(layer(mine, name), 1)} vs ${number(layer(other, name), 1)} µs${floorAlone(name)}`
   )
   return {
     below: routes.every((name) => layer(mine, name) < layer(other, name)),
