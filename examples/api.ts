@@ -100,8 +100,9 @@ const ApiLive = HttpApiBuilder.api(Api).pipe(
 HttpApiBuilder.serve().pipe(
   Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
   Layer.provide(HttpApiBuilder.middlewareOpenApi()),
-  Layer.provide(ApiLive),
   Layer.provide(NodeHttpServer.layer(createServer, { port: Number(process.env.PORT ?? 3001) })),
+  // built first, so the store is connected before the server listens
+  Layer.provide(ApiLive),
   Layer.launch,
   NodeRuntime.runMain
 )

@@ -271,6 +271,9 @@ const port = Number(process.env.PORT ?? 3000)
 
 HttpLayerRouter.serve(Routes.pipe(Layer.provide(SessionLive))).pipe(
   Layer.provide(NodeHttpServer.layer(createServer, { port })),
+  // connect to Redis before the server listens (the routes share this one instance): a request that arrived
+  // in between would never be answered
+  Layer.provide(SessionLive),
   Layer.launch,
   NodeRuntime.runMain
 )
