@@ -60,7 +60,7 @@ export type Outcome =
 const Unchanged: Outcome = { _tag: "Unchanged" }
 const Ended: Outcome = { _tag: "Ended" }
 const NoEvents: ReadonlyArray<SessionEventInput> = []
-/** The data of a session made in this request, until its first change; also no changes yet (never written to). */
+/** An empty map no one writes to: a new session's data, and a request's changes, until their first change. */
 const Empty: ReadonlyMap<string, never> = new Map<string, never>()
 const loadOutcomes = {
   Live: SessionMetrics.loads.live,
