@@ -37,7 +37,7 @@ import * as SessionIndex from "../src/SessionIndex.js"
 import * as SessionStore from "../src/SessionStore.js"
 import type { Reply } from "./utils/Browser.js"
 import { startRedisServer } from "./utils/RedisServer.js"
-import { Routes, User } from "./utils/testApp.js"
+import { memorySessions, Routes, User } from "./utils/testApp.js"
 import { TestBrowser } from "./utils/TestBrowser.js"
 
 const SECRET = "a-secret-of-at-least-32-characters-for-accounts"
@@ -141,13 +141,7 @@ const memoryApp = (options: Omit<SessionConfig.Options, "secret"> = {}) =>
   Effect.gen(function*() {
     yield* TestClock.setTime(START)
     const store = yield* SessionStore.makeMemory
-    const sessions = HttpSession.layerRouter.pipe(
-      Layer.provide([
-        Layer.succeed(SessionStore.SessionStore, store),
-        SessionConfig.layer({ secret: SECRET, ...options })
-      ])
-    )
-    return { browser: new TestBrowser(yield* clientOf(sessions)), store }
+    return { browser: new TestBrowser(yield* clientOf(memorySessions({ secret: SECRET, ...options }, store))), store }
   })
 
 /** The `Max-Age` of the session cookie a reply set, `undefined` when it set one without, `null` when none. */

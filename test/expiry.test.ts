@@ -12,11 +12,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as TestClock from "effect/TestClock"
-import * as HttpSession from "../src/HttpSession.js"
 import * as Session from "../src/Session.js"
-import * as SessionConfig from "../src/SessionConfig.js"
+import type * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionStore from "../src/SessionStore.js"
-import { Count } from "./utils/testApp.js"
+import { Count, memorySessions } from "./utils/testApp.js"
 
 const SECRET = "a-secret-of-at-least-32-characters!!"
 // in the future of the wall clock: the cookie jar of HttpClient drops cookies whose Expires has passed in real time
@@ -55,12 +54,7 @@ const withServer = <A, E>(
   Effect.gen(function*() {
     yield* TestClock.setTime(START)
     const store = yield* SessionStore.makeMemory
-    const sessions = HttpSession.layerRouter.pipe(
-      Layer.provide([
-        Layer.succeed(SessionStore.SessionStore, store),
-        SessionConfig.layer({ secret: SECRET, ...options })
-      ])
-    )
+    const sessions = memorySessions({ secret: SECRET, ...options }, store)
     const server = HttpLayerRouter.serve(Routes.pipe(Layer.provide(sessions)), {
       disableLogger: true,
       disableListenLog: true

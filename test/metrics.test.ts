@@ -1,12 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
-import * as HttpSession from "../src/HttpSession.js"
 import * as RedisSession from "../src/RedisSession.js"
-import * as SessionConfig from "../src/SessionConfig.js"
 import * as SessionMetrics from "../src/SessionMetrics.js"
 import * as SessionStore from "../src/SessionStore.js"
 import { startRedisServer } from "./utils/RedisServer.js"
@@ -94,12 +91,7 @@ describe("SessionMetrics", () => {
   it.scoped("verified cookies: known at once when signed here, a miss once when signed by another process", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore.makeMemory
-      const instance = () =>
-        serveClient(
-          HttpSession.layerRouter.pipe(
-            Layer.provide([Layer.succeed(SessionStore.SessionStore, store), SessionConfig.layer({ secret: SECRET })])
-          )
-        )
+      const instance = () => serveClient(memorySessions({ secret: SECRET }, store))
       const browser = new TestBrowser(yield* instance())
       yield* browser.get("/incr")
       const returning = yield* moves(

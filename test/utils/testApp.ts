@@ -20,9 +20,17 @@ import * as SessionStore from "../../src/SessionStore.js"
 import { Browser } from "./Browser.js"
 import { TestBrowser } from "./TestBrowser.js"
 
-/** The `HttpLayerRouter` session middleware on the in-memory store. */
-export const memorySessions = (options: SessionConfig.Options) =>
-  HttpSession.layerRouter.pipe(Layer.provide([SessionStore.layerMemory, SessionConfig.layer(options)]))
+/**
+ * The `HttpLayerRouter` session middleware on a new in-memory store, or on `store` (to look at what it holds, or to
+ * share it between servers).
+ */
+export const memorySessions = (options: SessionConfig.Options, store?: SessionStore.SessionStore["Type"]) =>
+  HttpSession.layerRouter.pipe(
+    Layer.provide([
+      store === undefined ? SessionStore.layerMemory : Layer.succeed(SessionStore.SessionStore, store),
+      SessionConfig.layer(options)
+    ])
+  )
 
 /** A Redis `SessionStore` from a `redis.sessions.*` settings record, read through `RedisSessionStore.layerConfig`. */
 export const storeFromSettings = (settings: Readonly<Record<string, string>>) =>
